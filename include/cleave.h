@@ -1,0 +1,171 @@
+/* cleave: split neural-network inference between the device and the edge.
+ *
+ * This header is the contract. Conventions:
+ * - every function that can fail returns 0 or a negative CLEAVE_E* code (include/cleave/error.h);
+ *   functions that take a context also leave a detailed message in cleave_ctx_last_error();
+ * - objects are opaque, created by cleave_<noun>_new()/_load() and released by cleave_<noun>_free();
+ *   passing NULL to a _free function does nothing;
+ * - options objects have setters, so new settings never change the ABI;
+ * - the library never aborts and never prints unless a log callback is installed.
+ */
+#ifndef CLEAVE_H
+#define CLEAVE_H
+
+#include <stdio.h>
+
+#include "cleave/error.h"
+#include "cleave/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CLEAVE_VERSION_MAJOR 0
+#define CLEAVE_VERSION_MINOR 1
+#define CLEAVE_VERSION_PATCH 0
+
+/* "MAJOR.MINOR.PATCH" of the linked library. */
+CLEAVE_API const char *cleave_version(void);
+
+/* ---- allocator and logging ---------------------------------------------------------------------------- */
+
+/* Memory hooks, copied by value into the context and handed on to the libraries cleave drives. Every slot must
+ * be set; aligned_allocate must honour any power-of-two alignment up to 4096. */
+typedef struct cleave_allocator {
+  void *context;
+  void *(*allocate)(void *context, size_t size);
+  void *(*reallocate)(void *context, void *ptr, size_t size);
+  void (*deallocate)(void *context, void *ptr);
+  void *(*aligned_allocate)(void *context, size_t alignment, size_t size);
+  void (*aligned_deallocate)(void *context, void *ptr);
+} cleave_allocator;
+
+typedef enum cleave_log_level {
+  CLEAVE_LOG_ERROR = 0,
+  CLEAVE_LOG_WARN = 1,
+  CLEAVE_LOG_INFO = 2,
+  CLEAVE_LOG_DEBUG = 3
+} cleave_log_level;
+
+/* Called on the thread that produced the message; msg is valid only during the call. */
+typedef void (*cleave_log_fn)(void *user, cleave_log_level level, const char *msg);
+
+/* ---- options ------------------------------------------------------------------------------------------ */
+
+typedef struct cleave_options cleave_options;
+
+/* Creates options with defaults (system allocator, no logging, threads = number of cores).
+ * Returns 0 or CLEAVE_ENOMEM. */
+CLEAVE_API int cleave_options_new(cleave_options **out);
+CLEAVE_API void cleave_options_free(cleave_options *opt);
+/* Copies *alloc. Returns CLEAVE_EINVAL if a slot is NULL. */
+CLEAVE_API int cleave_options_set_allocator(cleave_options *opt, const cleave_allocator *alloc);
+/* Messages at or below max_level go to fn. fn NULL switches logging off. */
+CLEAVE_API void cleave_options_set_log(cleave_options *opt, cleave_log_fn fn, void *user, cleave_log_level max_level);
+/* Worker threads for CPU backends; 0 means the number of online cores. Returns CLEAVE_EINVAL if n < 0. */
+CLEAVE_API int cleave_options_set_threads(cleave_options *opt, int n);
+
+/* ---- context ------------------------------------------------------------------------------------------ */
+
+typedef struct cleave_ctx cleave_ctx;
+struct uv_loop_s;
+
+/* Creates a context. loop is the host's libuv loop that asynchronous calls will use (NULL: none yet; the
+ * synchronous API needs none). opt may be NULL for defaults; it is copied and not kept.
+ * Returns 0, CLEAVE_ENOMEM or CLEAVE_EINVAL. */
+CLEAVE_API int cleave_ctx_new(cleave_ctx **out, struct uv_loop_s *loop, const cleave_options *opt);
+/* Frees the context. Models and sessions created from it must be freed first. */
+CLEAVE_API void cleave_ctx_free(cleave_ctx *ctx);
+/* The message of the last error returned by a call on ctx or on an object created from it ("" if none).
+ * The string stays valid until the next failing call on the same context. */
+CLEAVE_API const char *cleave_ctx_last_error(const cleave_ctx *ctx);
+
+/* Number of devices the context can run on, and the name of device i ("ref", "cpu", ...). */
+CLEAVE_API int cleave_ctx_device_count(const cleave_ctx *ctx);
+CLEAVE_API const char *cleave_ctx_device_name(const cleave_ctx *ctx, int i);
+
+/* ---- models ------------------------------------------------------------------------------------------- */
+
+typedef struct cleave_model cleave_model;
+
+/* Loads and validates an ONNX model: parses it, checks the graph (names, cycles, initializer sizes), infers
+ * shapes, folds constant subgraphs and removes dead nodes. External data files are resolved relative to the
+ * model's folder. Errors: CLEAVE_EIO, CLEAVE_ETRUNCATED, CLEAVE_EPARSE, CLEAVE_EMODEL, CLEAVE_ECYCLE,
+ * CLEAVE_EUNSUPPORTED (an op no backend knows; the message names it), CLEAVE_ESHAPE, CLEAVE_EDTYPE,
+ * CLEAVE_ELIMIT, CLEAVE_ENOMEM. */
+CLEAVE_API int cleave_model_load(cleave_ctx *ctx, const char *path, cleave_model **out);
+/* Same from memory. The bytes are not kept after the call; external data is resolved against base_dir
+ * (NULL: external data is an error). */
+CLEAVE_API int cleave_model_load_memory(cleave_ctx *ctx, const void *data, size_t size, const char *base_dir,
+                             cleave_model **out);
+CLEAVE_API void cleave_model_free(cleave_model *model);
+
+/* Graph inputs (initializers excluded) and outputs. The returned tensor has data NULL and dims of -1 where the
+ * model leaves a dimension symbolic; it stays valid as long as the model. NULL when i is out of range. */
+CLEAVE_API int cleave_model_num_inputs(const cleave_model *model);
+CLEAVE_API int cleave_model_num_outputs(const cleave_model *model);
+CLEAVE_API const cleave_tensor *cleave_model_input(const cleave_model *model, int i);
+CLEAVE_API const cleave_tensor *cleave_model_output(const cleave_model *model, int i);
+/* Number of nodes after folding and dead-node removal. */
+CLEAVE_API int cleave_model_num_nodes(const cleave_model *model);
+
+/* Writes the graph as text: one line per node with op, inputs, outputs, shapes, FLOPs and bytes moved.
+ * Returns 0 or CLEAVE_EIO. */
+CLEAVE_API int cleave_model_print(const cleave_model *model, FILE *f);
+
+/* ---- sessions ----------------------------------------------------------------------------------------- */
+
+typedef struct cleave_session_options cleave_session_options;
+
+CLEAVE_API int cleave_session_options_new(cleave_session_options **out);
+CLEAVE_API void cleave_session_options_free(cleave_session_options *opt);
+/* The device to run on, by name ("ref", "cpu", ...). Default "ref". The name is copied.
+ * Returns 0, CLEAVE_EINVAL or CLEAVE_ENOMEM. */
+CLEAVE_API int cleave_session_options_set_device(cleave_session_options *opt, const char *device);
+/* Fixes a symbolic dimension (e.g. "batch" = 1) before planning. The name is copied. */
+CLEAVE_API int cleave_session_options_set_dim(cleave_session_options *opt, const char *dim_name, int64_t value);
+/* Records per-node timings on every run (cleave_result_profile()). Default off. */
+CLEAVE_API void cleave_session_options_set_profiling(cleave_session_options *opt, int on);
+
+typedef struct cleave_session cleave_session;
+
+/* Creates a session that runs model on the chosen device. The model must outlive the session. Fails with
+ * CLEAVE_ENODEVICE for an unknown device and CLEAVE_EUNSUPPORTED if the device cannot run a node (the
+ * message names the node, its op and the reason). opt may be NULL. */
+CLEAVE_API int cleave_session_new(cleave_ctx *ctx, cleave_model *model, const cleave_session_options *opt,
+                       cleave_session **out);
+CLEAVE_API void cleave_session_free(cleave_session *s);
+
+/* ---- results ------------------------------------------------------------------------------------------ */
+
+typedef struct cleave_result cleave_result;
+
+/* One profiled node: name, op, device and wall time of its last run. */
+typedef struct cleave_node_profile {
+  const char *node;
+  const char *op;
+  const char *device;
+  double ms;
+} cleave_node_profile;
+
+/* Number of outputs and output i. The tensor, its name and its data belong to the result. */
+CLEAVE_API int cleave_result_num_outputs(const cleave_result *r);
+CLEAVE_API const cleave_tensor *cleave_result_output(const cleave_result *r, int i);
+/* Output by name, or NULL. */
+CLEAVE_API const cleave_tensor *cleave_result_find(const cleave_result *r, const char *name);
+/* Wall time of the whole run in milliseconds. */
+CLEAVE_API double cleave_result_ms(const cleave_result *r);
+/* Per-node timings; *n receives the count (0 unless profiling was on). Owned by the result. */
+CLEAVE_API const cleave_node_profile *cleave_result_profile(const cleave_result *r, int *n);
+CLEAVE_API void cleave_result_free(cleave_result *r);
+
+/* Runs the model on inputs (matched by name; order does not matter) and waits for the result. Inputs are read
+ * during the call only. Errors: CLEAVE_ENOTFOUND (an input name the model lacks), CLEAVE_EMISSING (a model input
+ * not given), CLEAVE_EDTYPE, CLEAVE_ESHAPE, CLEAVE_EINVAL (nbytes disagrees with dims), CLEAVE_ERANGE (an index
+ * out of bounds in the data), CLEAVE_ENOMEM. On error *out is NULL. */
+CLEAVE_API int cleave_run_sync(cleave_session *s, const cleave_tensor *inputs, size_t n_inputs, cleave_result **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,53 @@
+/* local: the device vtable every backend implements (private).
+ *
+ * A device says which nodes it supports and compiles a segment (a set of nodes in topological order, with the
+ * values that enter and leave it) into an executable. Unsupported nodes are reported with a reason, never run
+ * elsewhere behind the caller's back: the partitioner places them. */
+#ifndef CLEAVE_LOCAL_DEVICE_H
+#define CLEAVE_LOCAL_DEVICE_H
+
+#include "core/graph.h"
+
+typedef enum cl_device_kind { CL_DEV_CPU, CL_DEV_GPU, CL_DEV_NPU, CL_DEV_EDGE } cl_device_kind;
+
+typedef struct cl_segment {
+  const cl_graph *graph;
+  const int *nodes; /* node ids, topological order */
+  int n_nodes;
+  const int *inputs; /* value ids fed from outside the segment (not constants) */
+  int n_inputs;
+  const int *outputs; /* value ids the segment must hand back */
+  int n_outputs;
+} cl_segment;
+
+typedef struct cl_exec_timing {
+  int node; /* node id */
+  double ms;
+} cl_exec_timing;
+
+/* One run: inputs[i] matches segment inputs[i]; the executable allocates outputs[i] with the context's allocator
+ * (caller releases with cl_tensor_release). timings, when non-NULL, receives one entry per node. */
+typedef struct cl_exec_io {
+  const cl_tensor *inputs;
+  cl_tensor *outputs;
+  cl_exec_timing *timings;
+} cl_exec_io;
+
+typedef struct cl_device_iface {
+  const char *name;
+  cl_device_kind kind;
+  /* Creates the device's state for ctx. */
+  int (*create)(cleave_ctx *ctx, void **dev);
+  void (*destroy)(void *dev);
+  /* 1 if the device runs n as the graph types it, else 0 with a reason in why. */
+  int (*supports)(void *dev, const cl_graph *g, const cl_node *n, char *why, size_t why_len);
+  int (*compile)(void *dev, const cl_segment *seg, void **exe);
+  int (*run)(void *exe, cl_exec_io *io);
+  void (*release)(void *exe);
+} cl_device_iface;
+
+/* Registered backends, NULL-terminated. */
+extern const cl_device_iface *const cl_devices[];
+const cl_device_iface *cl_device_find(const char *name);
+
+#endif
