@@ -1,0 +1,44 @@
+# Thin wrapper: the README's commands. Everything real lives in CMake and scripts/.
+#   make demo    set up, build, run the OCR demo on the bundled sample
+#   make test    set up, build, run every test (unit, conformance, models), then again under ASan+UBSan
+#   make check   the same tests without the sanitizer pass (faster while developing)
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+MODELS     ?= models
+JOBS       ?= $(shell nproc)
+CMAKE_ARGS ?=
+ifneq ($(CI),)
+CMAKE_ARGS += -DCLEAVE_WERROR=ON
+endif
+
+.PHONY: all deps models build demo test check test-sanitize clean
+
+all: build
+
+deps:
+	@scripts/setup-deps.sh
+
+models: deps
+	@scripts/fetch-models.sh $(MODELS)
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+demo: build models
+	$(BUILD)/bin/cleave-ocr-demo --models $(MODELS) examples/data/sample.ppm
+
+check: build models
+	cd $(BUILD) && CLEAVE_MODELS=$(abspath $(MODELS)) ctest --output-on-failure -j $(JOBS)
+
+test-sanitize: deps models
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCLEAVE_SANITIZE=ON $(CMAKE_ARGS) >/dev/null
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && CLEAVE_MODELS=$(abspath $(MODELS)) ASAN_OPTIONS=detect_leaks=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS) -L sanitize
+
+test: check test-sanitize
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

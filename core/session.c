@@ -1,0 +1,315 @@
+/* core: sessions (a model compiled for a device), input validation and results. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/model.h"
+#include "local/device.h"
+
+#define MAX_DIM_OVERRIDES 16
+
+struct cleave_session_options {
+  char *device;
+  int n_dims;
+  char *dim_names[MAX_DIM_OVERRIDES];
+  int64_t dim_values[MAX_DIM_OVERRIDES];
+  int profiling;
+};
+
+struct cleave_session {
+  cleave_ctx *ctx;
+  cleave_model *model;
+  const cl_device_iface *dev;
+  void *dev_state;
+  void *exe;
+  int *nodes;
+  int64_t *sym_fixed; /* per symbol: value fixed by the options, or -1 */
+  int profiling;
+};
+
+struct cleave_result {
+  cleave_ctx *ctx;
+  int n_outputs;
+  cleave_tensor *outputs;
+  cl_tensor *data; /* owns the output data */
+  double ms;
+  cleave_node_profile *profile;
+  int n_profile;
+};
+
+/* ---- options (plain malloc: they exist before any context) ---- */
+
+int cleave_session_options_new(cleave_session_options **out) {
+  if (!out) return CLEAVE_EINVAL;
+  *out = calloc(1, sizeof **out);
+  return *out ? 0 : CLEAVE_ENOMEM;
+}
+
+void cleave_session_options_free(cleave_session_options *o) {
+  if (!o) return;
+  free(o->device);
+  for (int i = 0; i < o->n_dims; i++) free(o->dim_names[i]);
+  free(o);
+}
+
+int cleave_session_options_set_device(cleave_session_options *o, const char *device) {
+  if (!o || !device || !device[0]) return CLEAVE_EINVAL;
+  char *d = strdup(device);
+  if (!d) return CLEAVE_ENOMEM;
+  free(o->device);
+  o->device = d;
+  return 0;
+}
+
+int cleave_session_options_set_dim(cleave_session_options *o, const char *name, int64_t value) {
+  if (!o || !name || value < 0) return CLEAVE_EINVAL;
+  for (int i = 0; i < o->n_dims; i++)
+    if (strcmp(o->dim_names[i], name) == 0) {
+      o->dim_values[i] = value;
+      return 0;
+    }
+  if (o->n_dims == MAX_DIM_OVERRIDES) return CLEAVE_ELIMIT;
+  if (!(o->dim_names[o->n_dims] = strdup(name))) return CLEAVE_ENOMEM;
+  o->dim_values[o->n_dims++] = value;
+  return 0;
+}
+
+void cleave_session_options_set_profiling(cleave_session_options *o, int on) {
+  if (o) o->profiling = on != 0;
+}
+
+/* ---- session ---- */
+
+void cleave_session_free(cleave_session *s) {
+  if (!s) return;
+  cleave_ctx *ctx = s->ctx;
+  if (s->exe) s->dev->release(s->exe);
+  if (s->dev_state) s->dev->destroy(s->dev_state);
+  cl_free(ctx, s->nodes);
+  cl_free(ctx, s->sym_fixed);
+  cl_free(ctx, s);
+}
+
+int cleave_session_new(cleave_ctx *ctx, cleave_model *model, const cleave_session_options *opt,
+                       cleave_session **out) {
+  if (!ctx || !model || !out) return cl_err(ctx, CLEAVE_EINVAL, "cleave_session_new: NULL argument");
+  *out = NULL;
+  const char *dev_name = opt && opt->device ? opt->device : "ref";
+  const cl_device_iface *dev = cl_device_find(dev_name);
+  if (!dev) return cl_err(ctx, CLEAVE_ENODEVICE, "no device named '%s'", dev_name);
+  const cl_graph *g = &model->graph;
+  cleave_session *s = cl_calloc(ctx, 1, sizeof *s);
+  if (!s) return cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
+  s->ctx = ctx;
+  s->model = model;
+  s->dev = dev;
+  s->profiling = opt ? opt->profiling : 0;
+  s->nodes = cl_malloc(ctx, sizeof(int) * (size_t)(g->n_nodes + 1));
+  s->sym_fixed = cl_malloc(ctx, sizeof(int64_t) * (size_t)(g->n_symbols + 1));
+  int rc;
+  if (!s->nodes || !s->sym_fixed) {
+    rc = cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
+    goto fail;
+  }
+  for (int i = 0; i < g->n_symbols; i++) s->sym_fixed[i] = -1;
+  for (int i = 0; opt && i < opt->n_dims; i++) {
+    int id = -1;
+    for (int k = 0; k < g->n_symbols; k++)
+      if (strcmp(g->symbols[k], opt->dim_names[i]) == 0) id = k;
+    if (id < 0) {
+      rc = cl_err(ctx, CLEAVE_ENOTFOUND, "the model has no symbolic dimension named '%s'", opt->dim_names[i]);
+      goto fail;
+    }
+    s->sym_fixed[id] = opt->dim_values[i];
+  }
+  if ((rc = dev->create(ctx, &s->dev_state))) goto fail;
+  for (int i = 0; i < g->n_nodes; i++) {
+    char why[256];
+    if (!dev->supports(s->dev_state, g, &g->nodes[i], why, sizeof why)) {
+      rc = cl_node_err(ctx, &g->nodes[i], CLEAVE_EUNSUPPORTED, "device '%s' cannot run it: %s", dev->name, why);
+      goto fail;
+    }
+    s->nodes[i] = i;
+  }
+  cl_segment seg = {.graph = g,
+                    .nodes = s->nodes,
+                    .n_nodes = g->n_nodes,
+                    .inputs = g->inputs,
+                    .n_inputs = g->n_inputs,
+                    .outputs = g->outputs,
+                    .n_outputs = g->n_outputs};
+  if ((rc = dev->compile(s->dev_state, &seg, &s->exe))) goto fail;
+  *out = s;
+  return 0;
+fail:
+  cleave_session_free(s);
+  return rc;
+}
+
+/* ---- results ---- */
+
+void cleave_result_free(cleave_result *r) {
+  if (!r) return;
+  cleave_ctx *ctx = r->ctx;
+  for (int i = 0; i < r->n_outputs; i++) cl_tensor_release(ctx, &r->data[i]);
+  cl_free(ctx, r->data);
+  cl_free(ctx, r->outputs);
+  cl_free(ctx, r->profile);
+  cl_free(ctx, r);
+}
+
+int cleave_result_num_outputs(const cleave_result *r) { return r ? r->n_outputs : 0; }
+
+const cleave_tensor *cleave_result_output(const cleave_result *r, int i) {
+  return r && i >= 0 && i < r->n_outputs ? &r->outputs[i] : NULL;
+}
+
+const cleave_tensor *cleave_result_find(const cleave_result *r, const char *name) {
+  for (int i = 0; r && name && i < r->n_outputs; i++)
+    if (strcmp(r->outputs[i].name, name) == 0) return &r->outputs[i];
+  return NULL;
+}
+
+double cleave_result_ms(const cleave_result *r) { return r ? r->ms : 0; }
+
+const cleave_node_profile *cleave_result_profile(const cleave_result *r, int *n) {
+  if (n) *n = r ? r->n_profile : 0;
+  return r ? r->profile : NULL;
+}
+
+/* ---- run ---- */
+
+static int check_input(cleave_session *s, const cl_value *v, const cleave_tensor *t, int64_t *sym_seen) {
+  cleave_ctx *ctx = s->ctx;
+  const cl_graph *g = &s->model->graph;
+  char want[160], got[160];
+  if ((int)t->dtype != v->dtype)
+    return cl_err(ctx, CLEAVE_EDTYPE, "input '%s' has dtype %s; the model expects %s", v->name,
+                  cleave_dtype_name(t->dtype), cleave_dtype_name((cleave_dtype)v->dtype));
+  if (t->ndim < 0 || t->ndim > CL_MAX_DIMS)
+    return cl_err(ctx, CLEAVE_ESHAPE, "input '%s' has invalid rank %d", v->name, t->ndim);
+  cl_shape_str(&v->shape, want, sizeof want, g->symbols);
+  cl_dims_str(t->ndim, t->dims, got, sizeof got);
+  if (t->ndim != v->shape.ndim)
+    return cl_err(ctx, CLEAVE_ESHAPE, "input '%s' has shape %s; the model expects %s", v->name, got, want);
+  int64_t numel = 1;
+  for (int d = 0; d < t->ndim; d++) {
+    int64_t want_d = v->shape.d[d], dim = t->dims[d];
+    if (dim < 0 || cl_mul_i64(numel, dim, &numel))
+      return cl_err(ctx, CLEAVE_ESHAPE, "input '%s' has invalid dims %s", v->name, got);
+    if (CL_DIM_IS_SYM(want_d)) {
+      int id = CL_DIM_SYM_ID(want_d);
+      if (s->sym_fixed[id] >= 0 && s->sym_fixed[id] != dim)
+        return cl_err(ctx, CLEAVE_ESHAPE, "input '%s' dim %d ('%s') is %lld; the session fixed it to %lld", v->name,
+                      d, g->symbols[id], (long long)dim, (long long)s->sym_fixed[id]);
+      if (sym_seen[id] >= 0 && sym_seen[id] != dim)
+        return cl_err(ctx, CLEAVE_ESHAPE, "input '%s' dim %d ('%s') is %lld but another input has %lld", v->name, d,
+                      g->symbols[id], (long long)dim, (long long)sym_seen[id]);
+      sym_seen[id] = dim;
+    } else if (want_d >= 0 && want_d != dim) {
+      return cl_err(ctx, CLEAVE_ESHAPE, "input '%s' has shape %s; the model expects %s", v->name, got, want);
+    }
+  }
+  size_t need = (size_t)numel * cl_dtype_size(v->dtype);
+  if (t->nbytes != need)
+    return cl_err(ctx, CLEAVE_EINVAL, "input '%s' has %zu bytes; shape %s of %s needs %zu", v->name, t->nbytes, got,
+                  cleave_dtype_name(t->dtype), need);
+  if (need && !t->data) return cl_err(ctx, CLEAVE_EINVAL, "input '%s' has no data", v->name);
+  return 0;
+}
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+int cleave_run_sync(cleave_session *s, const cleave_tensor *inputs, size_t n_inputs, cleave_result **out) {
+  if (!s || !out || (n_inputs && !inputs)) return cl_err(s ? s->ctx : NULL, CLEAVE_EINVAL, "cleave_run_sync: NULL argument");
+  *out = NULL;
+  cleave_ctx *ctx = s->ctx;
+  const cl_graph *g = &s->model->graph;
+  double t0 = now_ms();
+  int rc = 0;
+  cl_tensor *in = cl_calloc(ctx, (size_t)g->n_inputs + 1, sizeof *in);
+  bool *given = cl_calloc(ctx, (size_t)g->n_inputs + 1, sizeof *given);
+  int64_t *sym_seen = cl_malloc(ctx, sizeof(int64_t) * (size_t)(g->n_symbols + 1));
+  cl_exec_timing *timings = s->profiling ? cl_calloc(ctx, (size_t)g->n_nodes + 1, sizeof *timings) : NULL;
+  cleave_result *r = cl_calloc(ctx, 1, sizeof *r);
+  if (!in || !given || !sym_seen || !r || (s->profiling && !timings)) {
+    rc = cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
+    goto fail;
+  }
+  r->ctx = ctx;
+  for (int i = 0; i < g->n_symbols; i++) sym_seen[i] = -1;
+  for (size_t k = 0; k < n_inputs; k++) {
+    const cleave_tensor *t = &inputs[k];
+    int idx = -1;
+    for (int i = 0; i < g->n_inputs && t->name; i++)
+      if (strcmp(g->values[g->inputs[i]].name, t->name) == 0) idx = i;
+    if (idx < 0) {
+      rc = cl_err(ctx, CLEAVE_ENOTFOUND, "the model has no input named '%s'", t->name ? t->name : "(null)");
+      goto fail;
+    }
+    if (given[idx]) {
+      rc = cl_err(ctx, CLEAVE_EINVAL, "input '%s' is given twice", t->name);
+      goto fail;
+    }
+    if ((rc = check_input(s, &g->values[g->inputs[idx]], t, sym_seen))) goto fail;
+    given[idx] = true;
+    in[idx].dtype = t->dtype;
+    in[idx].ndim = t->ndim;
+    memcpy(in[idx].dims, t->dims, sizeof t->dims);
+    in[idx].data = t->data;
+    in[idx].nbytes = t->nbytes;
+  }
+  for (int i = 0; i < g->n_inputs; i++)
+    if (!given[i]) {
+      rc = cl_err(ctx, CLEAVE_EMISSING, "input '%s' is missing", g->values[g->inputs[i]].name);
+      goto fail;
+    }
+  r->n_outputs = g->n_outputs;
+  r->data = cl_calloc(ctx, (size_t)g->n_outputs, sizeof *r->data);
+  r->outputs = cl_calloc(ctx, (size_t)g->n_outputs, sizeof *r->outputs);
+  if (!r->data || !r->outputs) {
+    rc = cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
+    goto fail;
+  }
+  cl_exec_io io = {.inputs = in, .outputs = r->data, .timings = timings};
+  if ((rc = s->dev->run(s->exe, &io))) {
+    r->n_outputs = 0; /* the device released what it had made */
+    goto fail;
+  }
+  for (int i = 0; i < g->n_outputs; i++) {
+    cleave_tensor *o = &r->outputs[i];
+    const cl_tensor *d = &r->data[i];
+    o->name = g->values[g->outputs[i]].name;
+    o->dtype = (cleave_dtype)d->dtype;
+    o->ndim = d->ndim;
+    memcpy(o->dims, d->dims, sizeof o->dims);
+    o->data = d->data;
+    o->nbytes = d->nbytes;
+  }
+  if (timings) {
+    r->profile = cl_calloc(ctx, (size_t)g->n_nodes + 1, sizeof *r->profile);
+    if (!r->profile) {
+      rc = cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
+      goto fail;
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+      const cl_node *n = &g->nodes[timings[i].node];
+      r->profile[i] = (cleave_node_profile){.node = n->name, .op = n->op, .device = s->dev->name, .ms = timings[i].ms};
+    }
+    r->n_profile = g->n_nodes;
+  }
+  r->ms = now_ms() - t0;
+  *out = r;
+  r = NULL;
+fail:
+  cleave_result_free(r);
+  cl_free(ctx, in);
+  cl_free(ctx, given);
+  cl_free(ctx, sym_seen);
+  cl_free(ctx, timings);
+  return rc;
+}
