@@ -148,7 +148,8 @@ typedef struct cleave_node_profile {
   double ms;
 } cleave_node_profile;
 
-/* Number of outputs and output i. The tensor, its name and its data belong to the result. */
+/* Number of outputs and output i. The tensor and its data belong to the result; its name belongs to the model,
+ * which must outlive the result. */
 CLEAVE_API int cleave_result_num_outputs(const cleave_result *r);
 CLEAVE_API const cleave_tensor *cleave_result_output(const cleave_result *r, int i);
 /* Output by name, or NULL. */
