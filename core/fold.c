@@ -51,10 +51,16 @@ int cl_graph_infer(cl_graph *g) {
   return 0;
 }
 
+/* Shape and Size read only their input's dims: a static shape is as good as a constant. */
+static bool reads_dims_only(const cl_node *n) { return strcmp(n->op, "Shape") == 0 || strcmp(n->op, "Size") == 0; }
+
 static bool foldable(const cl_graph *g, const cl_node *n) {
   if (!cl_ref_find(n->op)) return false;
-  for (int i = 0; i < n->n_in; i++)
-    if (n->in[i] >= 0 && !g->values[n->in[i]].konst) return false;
+  for (int i = 0; i < n->n_in; i++) {
+    if (n->in[i] < 0) continue;
+    const cl_value *v = &g->values[n->in[i]];
+    if (!v->konst && !(reads_dims_only(n) && cl_shape_is_static(&v->shape))) return false;
+  }
   for (int j = 0; j < n->n_out; j++) {
     if (n->out[j] < 0) continue;
     int64_t b = cl_value_bytes(g, n->out[j]);
@@ -66,8 +72,17 @@ static bool foldable(const cl_graph *g, const cl_node *n) {
 
 static int fold_node(cl_graph *g, cl_node *n) {
   const cl_tensor *in[n->n_in > 0 ? n->n_in : 1];
+  cl_tensor dims_only[n->n_in > 0 ? n->n_in : 1];
   cl_tensor out[n->n_out > 0 ? n->n_out : 1];
-  for (int i = 0; i < n->n_in; i++) in[i] = n->in[i] >= 0 ? g->values[n->in[i]].konst : NULL;
+  for (int i = 0; i < n->n_in; i++) {
+    const cl_value *v = n->in[i] >= 0 ? &g->values[n->in[i]] : NULL;
+    in[i] = v ? v->konst : NULL;
+    if (v && !v->konst) { /* a static shape without data (see foldable) */
+      dims_only[i] = (cl_tensor){.dtype = v->dtype, .ndim = v->shape.ndim};
+      memcpy(dims_only[i].dims, v->shape.d, sizeof v->shape.d);
+      in[i] = &dims_only[i];
+    }
+  }
   int rc = cl_ref_eval(g->ctx, g->opset, n, in, n->n_in, out, n->n_out);
   if (rc) return rc;
   for (int j = 0; j < n->n_out; j++) {

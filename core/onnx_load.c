@@ -202,18 +202,19 @@ static int read_external(cleave_ctx *ctx, const Onnx__TensorProto *tp, const cha
 
 /* Copies typed repeated fields of n elements into dst of dtype dt. */
 static int copy_typed(const Onnx__TensorProto *tp, int dt, void *dst, size_t n, size_t *have) {
+  *have = 0;
   switch (dt) {
   case CLEAVE_DTYPE_FLOAT32:
     *have = tp->n_float_data;
-    if (*have == n) memcpy(dst, tp->float_data, n * 4);
+    if (*have == n && n) memcpy(dst, tp->float_data, n * 4);
     return 0;
   case CLEAVE_DTYPE_INT64:
     *have = tp->n_int64_data;
-    if (*have == n) memcpy(dst, tp->int64_data, n * 8);
+    if (*have == n && n) memcpy(dst, tp->int64_data, n * 8);
     return 0;
   case CLEAVE_DTYPE_FLOAT64:
     *have = tp->n_double_data;
-    if (*have == n) memcpy(dst, tp->double_data, n * 8);
+    if (*have == n && n) memcpy(dst, tp->double_data, n * 8);
     return 0;
   case CLEAVE_DTYPE_UINT32:
   case CLEAVE_DTYPE_UINT64:

@@ -27,7 +27,9 @@ size_t cleave_dtype_size(cleave_dtype dtype) { return cl_dtype_size(dtype); }
 const char *cleave_dtype_name(cleave_dtype dtype) {
   static const char *const names[] = {"undefined", "float32", "uint8",   "int8",    "uint16",
                                       "int16",     "int32",   "int64",   "string",  "bool",
-                                      "float16",   "float64", "uint32",  "uint64"};
+                                      "float16",   "float64", "uint32",  "uint64",  "complex64", "complex128", "bfloat16",
+                                      "float8e4m3fn", "float8e4m3fnuz", "float8e5m2", "float8e5m2fnuz",
+                                      "uint4", "int4"};
   if ((unsigned)dtype < sizeof names / sizeof names[0]) return names[dtype];
   return "undefined";
 }
