@@ -541,6 +541,10 @@ int cl_onnx_load_graph(cleave_ctx *ctx, const void *data, size_t size, const cha
     if (!os->domain || !os->domain[0] || strcmp(os->domain, "ai.onnx") == 0) g->opset = (int)os->version;
   }
   if (mp->n_opset_import == 0) g->opset = 1; /* IR v1-2 without opset_import */
+  if (g->opset == 0) {
+    rc = cl_err(ctx, CLEAVE_EUNSUPPORTED, "the model imports no opset of the default ONNX domain");
+    goto out;
+  }
   if (g->opset < 7) {
     rc = cl_err(ctx, CLEAVE_EUNSUPPORTED, "the model uses opset %d; cleave supports opset 7 and later", g->opset);
     goto out;
