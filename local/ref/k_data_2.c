@@ -33,7 +33,7 @@ CL_KDATA_KERNEL(cl_kdata_slice) {
   int64_t xs[CL_MAX_DIMS], first[CL_MAX_DIMS] = {0}, step[CL_MAX_DIMS], st[CL_MAX_DIMS], base = 0;
   for (int d = 0; d < r; d++) step[d] = 1;
   for (int i = 0; i < ks; i++) {
-    int a;
+    int a = 0;
     if ((rc = norm_axis(k, n, ka >= 0 ? axes[i] : i, r, &a))) return rc;
     step[a] = kt >= 0 ? steps[i] : 1;
     if (step[a] == 0) return cl_node_err(k->ctx, n, CLEAVE_EMODEL, "step %d is 0", i);
@@ -63,7 +63,7 @@ static int bad_index(const cl_kctx *k, const cl_node *n, int64_t v, int64_t d) {
 
 CL_KDATA_KERNEL(cl_kdata_gather) {
   const cl_tensor *x = in[0], *ix = in[1];
-  int axis, rc;
+  int axis = 0, rc;
   if ((rc = norm_axis(k, n, cl_attr_int(n, "axis", 0), x->ndim, &axis))) return rc;
   if (ix->dtype != CLEAVE_DTYPE_INT64 && ix->dtype != CLEAVE_DTYPE_INT32)
     return cl_node_err(k->ctx, n, CLEAVE_EDTYPE, "indices must be int32 or int64");
@@ -87,7 +87,7 @@ CL_KDATA_KERNEL(cl_kdata_gather) {
 CL_KDATA_KERNEL(cl_kdata_gather_elements) {
   const cl_tensor *x = in[0], *ix = in[1];
   cl_tensor *o = out[0];
-  int axis, rc, r = x->ndim;
+  int axis = 0, rc, r = x->ndim;
   if ((rc = norm_axis(k, n, cl_attr_int(n, "axis", 0), r, &axis))) return rc;
   if (ix->dtype != CLEAVE_DTYPE_INT64 && ix->dtype != CLEAVE_DTYPE_INT32)
     return cl_node_err(k->ctx, n, CLEAVE_EDTYPE, "indices must be int32 or int64");
@@ -258,7 +258,7 @@ CL_KDATA_KERNEL(cl_kdata_pad) {
   int na = ka >= 0 ? ka : r;
   if (kp != 2 * na) return cl_node_err(k->ctx, n, CLEAVE_EMODEL, "%d pads for %d axes", kp, na);
   for (int i = 0; i < na; i++) {
-    int a;
+    int a = 0;
     if ((rc = norm_axis(k, n, ka >= 0 ? axes[i] : i, r, &a))) return rc;
     begin[a] = pads[i];
   }
