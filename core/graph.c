@@ -23,6 +23,7 @@ void cl_graph_free(cl_graph *g) {
     }
   }
   cl_free(g->ctx, g->values);
+  cl_free(g->ctx, g->name_index);
   cl_free(g->ctx, g->nodes);
   cl_free(g->ctx, g->symbols);
   cl_arena_free(&g->arena);
@@ -43,8 +44,33 @@ static int grow(cleave_ctx *ctx, void **arr, int *cap, int need, size_t elem) {
   return 0;
 }
 
+static uint32_t name_hash(const char *s) {
+  uint32_t h = 2166136261u; /* FNV-1a */
+  while (*s) h = (h ^ (uint8_t)*s++) * 16777619u;
+  return h;
+}
+
+/* Slot of name in the index: where it is, or the empty slot where it would go. */
+static int index_slot(const cl_graph *g, const char *name) {
+  uint32_t mask = (uint32_t)g->name_index_cap - 1, i = name_hash(name) & mask;
+  while (g->name_index[i] && strcmp(g->values[g->name_index[i] - 1].name, name) != 0) i = (i + 1) & mask;
+  return (int)i;
+}
+
+static int index_grow(cl_graph *g) {
+  int cap = g->name_index_cap ? g->name_index_cap * 2 : 256;
+  int *idx = cl_calloc(g->ctx, (size_t)cap, sizeof(int));
+  if (!idx) return CLEAVE_ENOMEM;
+  cl_free(g->ctx, g->name_index);
+  g->name_index = idx;
+  g->name_index_cap = cap;
+  for (int v = 0; v < g->n_values; v++) g->name_index[index_slot(g, g->values[v].name)] = v + 1;
+  return 0;
+}
+
 int cl_graph_add_value(cl_graph *g, const char *name) {
-  if (grow(g->ctx, (void **)&g->values, &g->cap_values, g->n_values + 1, sizeof(cl_value)))
+  if (grow(g->ctx, (void **)&g->values, &g->cap_values, g->n_values + 1, sizeof(cl_value)) ||
+      ((g->n_values + 1) * 2 > g->name_index_cap && index_grow(g)))
     return cl_err(g->ctx, CLEAVE_ENOMEM, "out of memory adding value");
   cl_value *v = &g->values[g->n_values];
   memset(v, 0, sizeof *v);
@@ -52,13 +78,14 @@ int cl_graph_add_value(cl_graph *g, const char *name) {
   if (!v->name) return cl_err(g->ctx, CLEAVE_ENOMEM, "out of memory adding value");
   v->producer = -1;
   v->shape.ndim = -1;
+  int slot = index_slot(g, name);
+  if (!g->name_index[slot]) g->name_index[slot] = g->n_values + 1; /* a duplicate name keeps its first id */
   return g->n_values++;
 }
 
 int cl_graph_find_value(const cl_graph *g, const char *name) {
-  for (int i = g->n_values - 1; i >= 0; i--)
-    if (strcmp(g->values[i].name, name) == 0) return i;
-  return -1;
+  if (!g->name_index_cap) return -1;
+  return g->name_index[index_slot(g, name)] - 1;
 }
 
 int cl_graph_symbol(cl_graph *g, const char *name) {

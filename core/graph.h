@@ -68,6 +68,8 @@ typedef struct cl_graph {
   int opset;  /* default-domain opset version */
   cl_value *values;
   int n_values, cap_values;
+  int *name_index; /* open-addressing hash of value names -> id + 1 (0: empty); cap is a power of two */
+  int name_index_cap;
   cl_node *nodes;
   int n_nodes, cap_nodes;
   int *inputs; /* value ids of graph inputs (not constants), in model order */

@@ -15,6 +15,8 @@
 #include "onnx.pb-c.h"
 
 #define MAX_FILE_BYTES ((size_t)4 << 30)
+/* Executors keep per-node arrays on the stack; no real operator comes near this many inputs or outputs. */
+#define MAX_NODE_IO 1024
 
 /* protobuf-c reports an allocation failure like any other failure: remember it to return the right code. */
 typedef struct pb_alloc_state {
@@ -134,7 +136,7 @@ static int set_dims(cleave_ctx *ctx, cl_tensor *t, const int64_t *dims, size_t n
   int64_t numel = 1;
   for (size_t i = 0; i < n_dims; i++) {
     if (dims[i] < 0) return cl_err(ctx, CLEAVE_EMODEL, "tensor '%s' has negative dim %lld", name, (long long)dims[i]);
-    if (cl_mul_i64(numel, dims[i], &numel) || numel > ((int64_t)1 << 40))
+    if (cl_mul_i64(numel, dims[i], &numel) || numel > CL_MAX_DIM_VALUE)
       return cl_err(ctx, CLEAVE_ELIMIT, "tensor '%s' has too many elements", name);
     t->dims[i] = dims[i];
   }
@@ -263,8 +265,14 @@ static int tensor_from_pb(cleave_ctx *ctx, const Onnx__TensorProto *tp, const ch
   t->dtype = dt;
   int rc = set_dims(ctx, t, tp->dims, tp->n_dims, name);
   if (rc) return rc;
-  if ((rc = cl_tensor_alloc(ctx, t))) return rc;
   size_t n = (size_t)cl_tensor_numel(t), have = 0;
+  /* check what the file holds before allocating what the dims claim */
+  if (tp->has_raw_data && tp->raw_data.len != n * cl_dtype_size(dt) &&
+      !(tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL))
+    return cl_err(ctx, CLEAVE_EMODEL, "tensor '%s' has %zu bytes of data; dims %s of %s need %zu", name,
+                  tp->raw_data.len, cl_dims_str(t->ndim, t->dims, (char[96]){0}, 96), cleave_dtype_name(dt),
+                  n * cl_dtype_size(dt));
+  if ((rc = cl_tensor_alloc(ctx, t))) return rc;
   if (tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) {
     rc = read_external(ctx, tp, base_dir, t, name);
   } else if (tp->has_raw_data) {
@@ -313,6 +321,9 @@ static int set_value_type(cl_graph *g, cl_value *val, const Onnx__TypeProto *typ
                   val->name);
   const Onnx__TypeProto__Tensor *tt = type->tensor_type;
   val->dtype = tt->has_elem_type ? tt->elem_type : 0;
+  if (cl_dtype_size(val->dtype) == 0)
+    return cl_err(g->ctx, CLEAVE_EUNSUPPORTED, "value '%s' has data type %d, which cleave does not support", val->name,
+                  val->dtype);
   if (!tt->shape) {
     val->shape.ndim = -1;
     return 0;
@@ -325,8 +336,9 @@ static int set_value_type(cl_graph *g, cl_value *val, const Onnx__TypeProto *typ
     const Onnx__TensorShapeProto__Dimension *d = tt->shape->dim[i];
     int64_t dim = CL_DIM_UNKNOWN;
     if (d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE) {
-      if (d->dim_value < 0)
-        return cl_err(g->ctx, CLEAVE_EMODEL, "value '%s' has negative dim %lld", val->name, (long long)d->dim_value);
+      if (d->dim_value < 0 || d->dim_value > CL_MAX_DIM_VALUE)
+        return cl_err(g->ctx, d->dim_value < 0 ? CLEAVE_EMODEL : CLEAVE_ELIMIT, "value '%s' has dim %lld",
+                      val->name, (long long)d->dim_value);
       dim = d->dim_value;
     } else if (d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM && d->dim_param &&
                d->dim_param[0]) {
@@ -476,6 +488,9 @@ static int build_graph(cl_graph *g, const Onnx__GraphProto *gp, const char *base
     if (!n->name || !n->op || !n->domain || !n->in || !n->out || !n->attrs)
       return cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
     g->n_nodes++;
+    if (np->n_input > MAX_NODE_IO || np->n_output > MAX_NODE_IO || np->n_attribute > MAX_NODE_IO)
+      return cl_node_err(ctx, n, CLEAVE_ELIMIT, "has %zu inputs, %zu outputs and %zu attributes; at most %d each",
+                         np->n_input, np->n_output, np->n_attribute, MAX_NODE_IO);
     n->schema = cl_op_find(n->domain, n->op);
     if (!n->schema)
       return cl_node_err(ctx, n, CLEAVE_EUNSUPPORTED, "operator '%s%s%s' is not implemented by cleave",
@@ -538,9 +553,14 @@ int cl_onnx_load_graph(cleave_ctx *ctx, const void *data, size_t size, const cha
   g->opset = 0;
   for (size_t i = 0; i < mp->n_opset_import; i++) {
     const Onnx__OperatorSetIdProto *os = mp->opset_import[i];
-    if (!os->domain || !os->domain[0] || strcmp(os->domain, "ai.onnx") == 0) g->opset = (int)os->version;
+    if (!os->domain || !os->domain[0] || strcmp(os->domain, "ai.onnx") == 0)
+      g->opset = os->version < 0 || os->version > 1000 ? -1 : (int)os->version;
   }
   if (mp->n_opset_import == 0) g->opset = 1; /* IR v1-2 without opset_import */
+  if (g->opset < 0) {
+    rc = cl_err(ctx, CLEAVE_EUNSUPPORTED, "the model's default-domain opset version is out of range");
+    goto out;
+  }
   if (g->opset == 0) {
     rc = cl_err(ctx, CLEAVE_EUNSUPPORTED, "the model imports no opset of the default ONNX domain");
     goto out;

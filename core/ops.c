@@ -30,7 +30,22 @@ int cl_op_infer(const cl_infer_ctx *ic, const cl_node *n, const cl_ival *in, int
     out[i].dtype = CLEAVE_DTYPE_UNDEFINED;
     out[i].shape.ndim = -1;
   }
-  return s->infer(ic, n, in, n_in, out, n_out);
+  int rc = s->infer(ic, n, in, n_in, out, n_out);
+  if (rc) return rc;
+  /* one guard for every op: no output may be larger than the library can address safely */
+  for (int i = 0; i < n_out; i++) {
+    const cl_shape *sh = &out[i].shape;
+    if (sh->ndim > CL_MAX_DIMS)
+      return cl_node_err(ic->ctx, n, CLEAVE_ELIMIT, "output %d would have rank %d; at most %d is supported", i,
+                         sh->ndim, CL_MAX_DIMS);
+    int64_t numel = 1;
+    for (int d = 0; d < sh->ndim; d++) {
+      if (sh->d[d] > CL_MAX_DIM_VALUE || (sh->d[d] >= 0 && cl_mul_i64(numel, sh->d[d], &numel)) ||
+          numel > CL_MAX_DIM_VALUE)
+        return cl_node_err(ic->ctx, n, CLEAVE_ELIMIT, "output %d would have more than 2^40 elements", i);
+    }
+  }
+  return 0;
 }
 
 int cl_norm_axis(cleave_ctx *ctx, const cl_node *n, int64_t axis, int rank, int *out) {

@@ -409,6 +409,7 @@ static int infer_concat(const cl_infer_ctx *ic, const cl_node *n, const cl_ival 
                         int n_out) {
   const cl_attr *a = cl_node_attr(n, "axis");
   if (!a && ic->opset >= 4) return cl_node_err(ic->ctx, n, CLEAVE_EMODEL, "attribute 'axis' is missing");
+  if (a && a->type != CL_ATTR_INT) return cl_node_err(ic->ctx, n, CLEAVE_EMODEL, "attribute 'axis' must be an int");
   int64_t axis_attr = a ? a->i : 1;
   int r = -1, dtype = CLEAVE_DTYPE_UNDEFINED, ref = -1, rc;
   for (int i = 0; i < n_in; i++) {
@@ -503,7 +504,7 @@ static int infer_split(const cl_infer_ctx *ic, const cl_node *n, const cl_ival *
   }
   const cl_attr *num = ic->opset >= 18 ? cl_node_attr(n, "num_outputs") : NULL;
   if (num) {
-    if (num->i != n_out)
+    if (num->type != CL_ATTR_INT || num->i != n_out)
       return cl_node_err(ic->ctx, n, CLEAVE_EMODEL, "num_outputs is %lld but the node has %d outputs",
                          (long long)num->i, n_out);
     if (d < 0) return 0;

@@ -36,7 +36,8 @@ const char *cleave_dtype_name(cleave_dtype dtype) {
 
 int64_t cleave_tensor_numel(const cleave_tensor *t) {
   int64_t n = 1;
-  for (int i = 0; i < t->ndim; i++) n *= t->dims[i];
+  for (int i = 0; i < t->ndim; i++)
+    if (cl_mul_i64(n, t->dims[i], &n)) return -1;
   return n;
 }
 
@@ -57,7 +58,8 @@ int64_t cl_shape_numel(const cl_shape *s) {
 
 int64_t cl_tensor_numel(const cl_tensor *t) {
   int64_t n = 1;
-  for (int i = 0; i < t->ndim; i++) n *= t->dims[i];
+  for (int i = 0; i < t->ndim; i++)
+    if (cl_mul_i64(n, t->dims[i], &n)) return -1;
   return n;
 }
 
@@ -117,7 +119,8 @@ const char *cl_dims_str(int ndim, const int64_t *dims, char *buf, size_t len) {
 int cl_tensor_alloc(cleave_ctx *ctx, cl_tensor *t) {
   int64_t n = cl_tensor_numel(t);
   size_t es = cl_dtype_size(t->dtype), bytes;
-  if (n < 0 || es == 0) return cl_err(ctx, CLEAVE_EINVAL, "cannot allocate a tensor of dtype %d", t->dtype);
+  if (es == 0) return cl_err(ctx, CLEAVE_EINVAL, "cannot allocate a tensor of dtype %d", t->dtype);
+  if (n < 0) return cl_err(ctx, CLEAVE_ELIMIT, "tensor dims %s overflow", cl_dims_str(t->ndim, t->dims, (char[160]){0}, 160));
   if (cl_mul_size((size_t)n, es, &bytes))
     return cl_err(ctx, CLEAVE_ELIMIT, "tensor of %lld elements is too large", (long long)n);
   t->data = cl_aligned_alloc(ctx, 64, bytes ? bytes : 1);

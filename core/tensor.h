@@ -12,6 +12,9 @@
 #include "core/ctx.h"
 
 #define CL_MAX_DIMS CLEAVE_MAX_DIMS
+/* Largest dim and element count anything may have: declared by a model or produced by shape inference. Keeping
+ * every dim below 2^40 keeps sums and small products of dims far from int64 overflow. */
+#define CL_MAX_DIM_VALUE ((int64_t)1 << 40)
 #define CL_DIM_UNKNOWN (-1)
 #define CL_DIM_SYM0 (-2)
 #define CL_DIM_IS_SYM(d) ((d) <= CL_DIM_SYM0)
@@ -19,7 +22,7 @@
 #define CL_DIM_SYM_ID(d) ((int)(CL_DIM_SYM0 - (d)))
 
 /* Bit masks of dtypes, for capability tables. */
-#define CL_T(dt) (1u << (dt))
+#define CL_T(dt) ((unsigned)(dt) < 32u ? 1u << (dt) : 0u)
 #define CL_T_F32 CL_T(CLEAVE_DTYPE_FLOAT32)
 #define CL_T_I32 CL_T(CLEAVE_DTYPE_INT32)
 #define CL_T_I64 CL_T(CLEAVE_DTYPE_INT64)

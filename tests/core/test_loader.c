@@ -252,6 +252,66 @@ static void test_external_data(void **state) {
   rmdir(dir);
 }
 
+/* ---- regressions found by fuzzing hostile models ---- */
+
+static void test_attribute_of_wrong_type(void **state) {
+  cleave_ctx *ctx = *state;
+  const int64_t one[] = {1};
+  for (int folded = 0; folded < 2; folded++) { /* constant inputs make folding run the kernel at load */
+    tb_model *tm = tb_new(13);
+    if (folded) {
+      tb_init_f32(tm, "a", 2, dims4, bias, 4);
+      tb_init_f32(tm, "b", 2, dims4, bias, 4);
+    } else {
+      tb_input(tm, "a", CLEAVE_DTYPE_FLOAT32, 2, dims4);
+      tb_input(tm, "b", CLEAVE_DTYPE_FLOAT32, 2, dims4);
+    }
+    tb_node *n = tb_add_node(tm, "Concat", "a,b", "y");
+    tb_attr_ints(n, "axis", one, 1); /* INTS where ONNX says INT */
+    tb_output(tm, "y");
+    cleave_model *m = NULL;
+    assert_error(ctx, load(ctx, tm, &m), CLEAVE_EMODEL, "'axis' must be an int");
+  }
+}
+
+static void test_unknown_elem_type(void **state) {
+  cleave_ctx *ctx = *state;
+  tb_model *tm = tb_new(13);
+  tb_input(tm, "x", 114, 2, dims4);
+  tb_add_node(tm, "Relu", "x", "y");
+  tb_output(tm, "y");
+  cleave_model *m = NULL;
+  assert_error(ctx, load(ctx, tm, &m), CLEAVE_EUNSUPPORTED, "data type 114");
+}
+
+static void test_output_size_overflow(void **state) {
+  cleave_ctx *ctx = *state;
+  const int64_t d4[] = {1, 1, 2, 2}, d1[] = {4};
+  const int64_t sizes[] = {1, 1, INT64_C(1) << 62, 8};
+  tb_model *tm = tb_new(13);
+  tb_input(tm, "x", CLEAVE_DTYPE_FLOAT32, 4, d4);
+  tb_init_i64(tm, "sizes", 1, d1, sizes, 4);
+  tb_add_node(tm, "Resize", "x,-,-,sizes", "y");
+  tb_output(tm, "y");
+  cleave_model *m = NULL;
+  assert_error(ctx, load(ctx, tm, &m), CLEAVE_ELIMIT, "2^40 elements");
+}
+
+static void test_huge_fan_in(void **state) {
+  cleave_ctx *ctx = *state;
+  size_t n = 5000, len = 0;
+  char *inputs = malloc(n * 2);
+  assert_non_null(inputs);
+  for (size_t i = 0; i < n; i++) len += (size_t)sprintf(inputs + len, i ? ",x" : "x");
+  tb_model *tm = tb_new(13);
+  tb_input(tm, "x", CLEAVE_DTYPE_FLOAT32, 2, dims4);
+  tb_add_node(tm, "Sum", inputs, "y");
+  tb_output(tm, "y");
+  free(inputs);
+  cleave_model *m = NULL;
+  assert_error(ctx, load(ctx, tm, &m), CLEAVE_ELIMIT, "5000 inputs");
+}
+
 /* ---- failing allocator: fail the i-th allocation for every i ---- */
 
 typedef struct fail_alloc {
@@ -332,6 +392,10 @@ int main(void) {
       cmocka_unit_test(test_rank_limit),
       cmocka_unit_test(test_hostile_external_path),
       cmocka_unit_test(test_external_data),
+      cmocka_unit_test(test_attribute_of_wrong_type),
+      cmocka_unit_test(test_unknown_elem_type),
+      cmocka_unit_test(test_output_size_overflow),
+      cmocka_unit_test(test_huge_fan_in),
       cmocka_unit_test(test_failing_allocator),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
