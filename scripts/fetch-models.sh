@@ -47,7 +47,7 @@ fi
 command -v npm >/dev/null 2>&1 || die "npm not found; install Node.js and npm (Debian: apt-get install npm)"
 command -v sha256sum >/dev/null 2>&1 || die "sha256sum not found (coreutils)"
 
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/cleave-models.XXXXXX")"
+tmp="$(mktemp -d -t cleave-models.XXXXXX)"
 trap 'rm -rf "$tmp"' EXIT
 
 echo "fetch-models: downloading $PACKAGE"
