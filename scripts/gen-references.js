@@ -20,6 +20,8 @@ const MODELS = [
   { name: 'det', file: 'ch_PP-OCRv4_det_infer.onnx', shape: [1, 3, 640, 640], seed: 1 },
   { name: 'rec', file: 'ch_PP-OCRv4_rec_infer.onnx', shape: [1, 3, 48, 320], seed: 2 },
   { name: 'cls', file: 'ch_ppocr_mobile_v2.0_cls_infer.onnx', shape: [1, 3, 48, 192], seed: 3 },
+  // The detector on random input finds no text (a near-zero map); this case feeds it the bundled sample picture.
+  { name: 'det_sample', file: 'ch_PP-OCRv4_det_infer.onnx', shape: [1, 3, 256, 640], picture: 'examples/data/sample.ppm' },
 ];
 
 // Bit-for-bit twin of cl_fill_random_f32() in core/tensor.c: xorshift32 seeded with seed * 2654435761 + 1,
@@ -39,6 +41,22 @@ function fillRandomF32(n, seed) {
 
 // NumPy format 1.0: magic, version, little-endian u16 header length, a Python dict literal padded with spaces
 // and ended by '\n' so that the data starts on a 64-byte boundary, then the raw little-endian data.
+// Twin of picture_input() in tests/models/test_ppocr.c: a binary PPM (maxval 255) as 1x3xHxW float32, RGB planes,
+// x = (p / 255 - mean) / std computed in double and rounded once to float32, so both sides agree bit for bit.
+function pictureInput(file, shape) {
+  const buf = fs.readFileSync(file);
+  const m = /^P6\s+(\d+)\s+(\d+)\s+255\s/.exec(buf.toString('latin1', 0, 64));
+  if (!m) throw new Error(`${file}: not a binary PPM with maxval 255`);
+  const w = Number(m[1]), h = Number(m[2]);
+  if (h !== shape[2] || w !== shape[3]) throw new Error(`${file}: ${w}x${h}, expected ${shape[3]}x${shape[2]}`);
+  const px = buf.subarray(m[0].length);
+  const mean = [0.485, 0.456, 0.406], std = [0.229, 0.224, 0.225];
+  const out = new Float32Array(3 * h * w);
+  for (let c = 0; c < 3; c++)
+    for (let i = 0; i < h * w; i++) out[c * h * w + i] = (px[i * 3 + c] / 255 - mean[c]) / std[c];
+  return out;
+}
+
 function npyBytes(data, shape) {
   if (!(data instanceof Float32Array)) throw new Error('npyBytes: only float32 is supported');
   const dims = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
@@ -103,7 +121,7 @@ async function main() {
     const session = await ort.InferenceSession.create(file, opts);
     if (session.inputNames.length !== 1) throw new Error(`${m.name}: expected one input, got ${session.inputNames}`);
     const n = m.shape.reduce((a, b) => a * b, 1);
-    const input = fillRandomF32(n, m.seed);
+    const input = m.picture ? pictureInput(path.join(ROOT, m.picture), m.shape) : fillRandomF32(n, m.seed);
     const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', input, m.shape) };
     const results = await session.run(feeds);
     if (args.inputs) fs.writeFileSync(path.join(args.out, `${m.name}_in0.npy`), npyBytes(input, m.shape));
@@ -114,7 +132,7 @@ async function main() {
       const dest = path.join(args.out, `${m.name}_out${i}.npy`);
       fs.writeFileSync(dest, npyBytes(t.data, dims));
       const s = stats(t.data);
-      console.log(`${m.name}: input ${session.inputNames[0]} [${m.shape}] seed ${m.seed} -> ` +
+      console.log(`${m.name}: input ${session.inputNames[0]} [${m.shape}] ${m.picture || 'seed ' + m.seed} -> ` +
         `output ${outName} [${dims}] min ${s.min} max ${s.max} -> ${path.relative(ROOT, dest)}`);
     });
     if (typeof session.release === 'function') await session.release();

@@ -1,5 +1,5 @@
 /* tests/models: PP-OCR det, rec and cls on fixed inputs against ONNX Runtime's outputs (tests/data/ppocr).
- * Usage: test_ppocr det|rec|cls [device]. Models come from $CLEAVE_MODELS (scripts/fetch-models.sh). */
+ * Usage: test_ppocr det|rec|cls|det_sample [device]. Models come from $CLEAVE_MODELS (scripts/fetch-models.sh). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,14 +19,40 @@ typedef struct model_case {
   const char *name, *file;
   int64_t dims[4];
   uint32_t seed;
-  double tol; /* max abs difference allowed */
+  double tol;          /* max abs difference allowed */
+  const char *picture; /* input from this PPM (relative to the source tree) instead of random values */
 } model_case;
 
 static const model_case cases[] = {
-    {"det", "ch_PP-OCRv4_det_infer.onnx", {1, 3, 640, 640}, 1, 1e-3},
-    {"rec", "ch_PP-OCRv4_rec_infer.onnx", {1, 3, 48, 320}, 2, 1e-4},
-    {"cls", "ch_ppocr_mobile_v2.0_cls_infer.onnx", {1, 3, 48, 192}, 3, 1e-4},
+    {"det", "ch_PP-OCRv4_det_infer.onnx", {1, 3, 640, 640}, 1, 1e-3, NULL},
+    {"rec", "ch_PP-OCRv4_rec_infer.onnx", {1, 3, 48, 320}, 2, 1e-4, NULL},
+    {"cls", "ch_ppocr_mobile_v2.0_cls_infer.onnx", {1, 3, 48, 192}, 3, 1e-4, NULL},
+    /* random input gives the detector nothing to find; the sample picture gives a map with real text in it */
+    {"det_sample", "ch_PP-OCRv4_det_infer.onnx", {1, 3, 256, 640}, 0, 1e-3, "examples/data/sample.ppm"},
 };
+
+/* Twin of pictureInput() in scripts/gen-references.js: PPM (maxval 255) -> 1x3xHxW, RGB planes, ImageNet
+ * normalisation computed in double and rounded once, so both sides produce the same bits. */
+static void picture_input(const char *rel, const int64_t *dims, float *dst) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%s", CLEAVE_SOURCE_DIR, rel);
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  int w = 0, h = 0, maxval = 0;
+  assert_int_equal(fscanf(f, "P6 %d %d %d", &w, &h, &maxval), 3);
+  assert_true(fgetc(f) != EOF); /* the single whitespace after maxval */
+  assert_int_equal(maxval, 255);
+  assert_true(h == dims[2] && w == dims[3]);
+  size_t n = (size_t)w * (size_t)h;
+  unsigned char *px = malloc(n * 3);
+  assert_non_null(px);
+  assert_int_equal(fread(px, 1, n * 3, f), n * 3);
+  fclose(f);
+  static const double mean[3] = {0.485, 0.456, 0.406}, std[3] = {0.229, 0.224, 0.225};
+  for (int c = 0; c < 3; c++)
+    for (size_t i = 0; i < n; i++) dst[(size_t)c * n + i] = (float)(((double)px[i * 3 + c] / 255 - mean[c]) / std[c]);
+  free(px);
+}
 
 static const model_case *current;
 static const char *device = "ref";
@@ -58,7 +84,8 @@ static void test_model(void **state) {
   int64_t n = c->dims[0] * c->dims[1] * c->dims[2] * c->dims[3];
   float *x = malloc((size_t)n * sizeof *x);
   assert_non_null(x);
-  cl_fill_random_f32(x, n, c->seed);
+  if (c->picture) picture_input(c->picture, c->dims, x);
+  else cl_fill_random_f32(x, n, c->seed);
   cleave_tensor in = {.name = cleave_model_input(m, 0)->name, .dtype = CLEAVE_DTYPE_FLOAT32, .ndim = 4, .data = x,
                       .nbytes = (size_t)n * sizeof *x};
   memcpy(in.dims, c->dims, sizeof c->dims);
@@ -95,7 +122,7 @@ static void test_model(void **state) {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: test_ppocr det|rec|cls [device]\n");
+    fprintf(stderr, "usage: test_ppocr det|rec|cls|det_sample [device]\n");
     return 2;
   }
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
