@@ -44,6 +44,9 @@ int cl_verr(cleave_ctx *ctx, int code, const char *fmt, va_list ap);
 
 void cl_log(cleave_ctx *ctx, cleave_log_level level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Monotonic clock in milliseconds. */
+double cl_now_ms(void);
+
 /* Overflow-checked size arithmetic: return 0 on success, -1 on overflow. */
 int cl_mul_size(size_t a, size_t b, size_t *out);
 int cl_mul_i64(int64_t a, int64_t b, int64_t *out);

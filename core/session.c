@@ -1,7 +1,6 @@
 /* core: sessions (a model compiled for a device), input validation and results. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/model.h"
 #include "local/device.h"
@@ -218,18 +217,12 @@ static int check_input(cleave_session *s, const cl_value *v, const cleave_tensor
   return 0;
 }
 
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 int cleave_run_sync(cleave_session *s, const cleave_tensor *inputs, size_t n_inputs, cleave_result **out) {
   if (!s || !out || (n_inputs && !inputs)) return cl_err(s ? s->ctx : NULL, CLEAVE_EINVAL, "cleave_run_sync: NULL argument");
   *out = NULL;
   cleave_ctx *ctx = s->ctx;
   const cl_graph *g = &s->model->graph;
-  double t0 = now_ms();
+  double t0 = cl_now_ms();
   int rc = 0;
   cl_tensor *in = cl_calloc(ctx, (size_t)g->n_inputs + 1, sizeof *in);
   bool *given = cl_calloc(ctx, (size_t)g->n_inputs + 1, sizeof *given);
@@ -302,7 +295,7 @@ int cleave_run_sync(cleave_session *s, const cleave_tensor *inputs, size_t n_inp
     }
     r->n_profile = g->n_nodes;
   }
-  r->ms = now_ms() - t0;
+  r->ms = cl_now_ms() - t0;
   *out = r;
   r = NULL;
 fail:
