@@ -1,6 +1,7 @@
 /* core: context, options, allocation hooks, errors and logging. */
 #include "core/ctx.h"
 
+#include <pthreadpool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -203,8 +204,14 @@ int cleave_ctx_new(cleave_ctx **out, struct uv_loop_s *loop, const cleave_option
   return 0;
 }
 
+void *cl_ctx_threadpool(cleave_ctx *ctx) {
+  if (!ctx->threadpool) ctx->threadpool = pthreadpool_create((size_t)ctx->threads);
+  return ctx->threadpool;
+}
+
 void cleave_ctx_free(cleave_ctx *ctx) {
   if (!ctx) return;
+  if (ctx->threadpool) pthreadpool_destroy(ctx->threadpool);
   cleave_allocator a = ctx->alloc;
   a.deallocate(a.context, ctx);
 }

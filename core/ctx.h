@@ -23,9 +23,15 @@ struct cleave_ctx {
   void *log_user;
   cleave_log_level log_level;
   int threads;
+  void *threadpool; /* pthreadpool_t, created on first use by a CPU backend */
   struct uv_loop_s *loop;
   char errmsg[CL_ERRMSG_MAX];
 };
+
+/* The context's worker pool (ctx->threads threads, the caller's included), created on first call; NULL when it
+ * cannot be created, and CPU backends then run on the calling thread. Not thread-safe: call from the thread
+ * that drives the context. */
+void *cl_ctx_threadpool(cleave_ctx *ctx);
 
 /* The system allocator (malloc/realloc/free/aligned_alloc). */
 extern const cleave_allocator cl_default_allocator;

@@ -24,13 +24,21 @@ struct cleave_session {
   int *nodes;
   int64_t *sym_fixed; /* per symbol: value fixed by the options, or -1 */
   int profiling;
+  /* run scratch, allocated once so that a run with a reused result allocates nothing */
+  cl_tensor *in;
+  bool *given;
+  int64_t *sym_seen;
+  cl_exec_timing *timings;
 };
 
 struct cleave_result {
   cleave_ctx *ctx;
+  const cleave_session *session; /* the session whose runs may reuse this result */
   int n_outputs;
   cleave_tensor *outputs;
   cl_tensor *data; /* owns the output data */
+  size_t *cap;     /* bytes held by data[i] */
+  int n_data;
   double ms;
   cleave_node_profile *profile;
   int n_profile;
@@ -86,6 +94,10 @@ void cleave_session_free(cleave_session *s) {
   if (s->dev_state) s->dev->destroy(s->dev_state);
   cl_free(ctx, s->nodes);
   cl_free(ctx, s->sym_fixed);
+  cl_free(ctx, s->in);
+  cl_free(ctx, s->given);
+  cl_free(ctx, s->sym_seen);
+  cl_free(ctx, s->timings);
   cl_free(ctx, s);
 }
 
@@ -105,8 +117,12 @@ int cleave_session_new(cleave_ctx *ctx, cleave_model *model, const cleave_sessio
   s->profiling = opt ? opt->profiling : 0;
   s->nodes = cl_malloc(ctx, sizeof(int) * (size_t)(g->n_nodes + 1));
   s->sym_fixed = cl_malloc(ctx, sizeof(int64_t) * (size_t)(g->n_symbols + 1));
+  s->in = cl_calloc(ctx, (size_t)g->n_inputs + 1, sizeof *s->in);
+  s->given = cl_calloc(ctx, (size_t)g->n_inputs + 1, sizeof *s->given);
+  s->sym_seen = cl_malloc(ctx, sizeof(int64_t) * (size_t)(g->n_symbols + 1));
+  s->timings = s->profiling ? cl_calloc(ctx, (size_t)g->n_nodes + 1, sizeof *s->timings) : NULL;
   int rc;
-  if (!s->nodes || !s->sym_fixed) {
+  if (!s->nodes || !s->sym_fixed || !s->in || !s->given || !s->sym_seen || (s->profiling && !s->timings)) {
     rc = cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
     goto fail;
   }
@@ -150,8 +166,9 @@ fail:
 void cleave_result_free(cleave_result *r) {
   if (!r) return;
   cleave_ctx *ctx = r->ctx;
-  for (int i = 0; i < r->n_outputs; i++) cl_tensor_release(ctx, &r->data[i]);
+  for (int i = 0; r->data && i < r->n_data; i++) cl_tensor_release(ctx, &r->data[i]);
   cl_free(ctx, r->data);
+  cl_free(ctx, r->cap);
   cl_free(ctx, r->outputs);
   cl_free(ctx, r->profile);
   cl_free(ctx, r);
@@ -217,62 +234,70 @@ static int check_input(cleave_session *s, const cl_value *v, const cleave_tensor
   return 0;
 }
 
-int cleave_run_sync(cleave_session *s, const cleave_tensor *inputs, size_t n_inputs, cleave_result **out) {
-  if (!s || !out || (n_inputs && !inputs)) return cl_err(s ? s->ctx : NULL, CLEAVE_EINVAL, "cleave_run_sync: NULL argument");
-  *out = NULL;
+static cleave_result *result_new(cleave_session *s) {
   cleave_ctx *ctx = s->ctx;
   const cl_graph *g = &s->model->graph;
-  double t0 = cl_now_ms();
-  int rc = 0;
-  cl_tensor *in = cl_calloc(ctx, (size_t)g->n_inputs + 1, sizeof *in);
-  bool *given = cl_calloc(ctx, (size_t)g->n_inputs + 1, sizeof *given);
-  int64_t *sym_seen = cl_malloc(ctx, sizeof(int64_t) * (size_t)(g->n_symbols + 1));
-  cl_exec_timing *timings = s->profiling ? cl_calloc(ctx, (size_t)g->n_nodes + 1, sizeof *timings) : NULL;
   cleave_result *r = cl_calloc(ctx, 1, sizeof *r);
-  if (!in || !given || !sym_seen || !r || (s->profiling && !timings)) {
-    rc = cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
-    goto fail;
-  }
+  if (!r) return NULL;
   r->ctx = ctx;
-  for (int i = 0; i < g->n_symbols; i++) sym_seen[i] = -1;
+  r->session = s;
+  r->data = cl_calloc(ctx, (size_t)g->n_outputs + 1, sizeof *r->data);
+  r->cap = cl_calloc(ctx, (size_t)g->n_outputs + 1, sizeof *r->cap);
+  r->outputs = cl_calloc(ctx, (size_t)g->n_outputs + 1, sizeof *r->outputs);
+  r->profile = s->profiling ? cl_calloc(ctx, (size_t)g->n_nodes + 1, sizeof *r->profile) : NULL;
+  if (!r->data || !r->cap || !r->outputs || (s->profiling && !r->profile)) {
+    cleave_result_free(r);
+    return NULL;
+  }
+  r->n_data = g->n_outputs;
+  return r;
+}
+
+/* Matches inputs to the model's by name and checks each against the model and the session's fixed dims. */
+static int bind_inputs(cleave_session *s, const cleave_tensor *inputs, size_t n_inputs) {
+  cleave_ctx *ctx = s->ctx;
+  const cl_graph *g = &s->model->graph;
+  memset(s->given, 0, sizeof *s->given * (size_t)g->n_inputs);
+  for (int i = 0; i < g->n_symbols; i++) s->sym_seen[i] = -1;
   for (size_t k = 0; k < n_inputs; k++) {
     const cleave_tensor *t = &inputs[k];
     int idx = -1;
     for (int i = 0; i < g->n_inputs && t->name; i++)
       if (strcmp(g->values[g->inputs[i]].name, t->name) == 0) idx = i;
-    if (idx < 0) {
-      rc = cl_err(ctx, CLEAVE_ENOTFOUND, "the model has no input named '%s'", t->name ? t->name : "(null)");
-      goto fail;
-    }
-    if (given[idx]) {
-      rc = cl_err(ctx, CLEAVE_EINVAL, "input '%s' is given twice", t->name);
-      goto fail;
-    }
-    if ((rc = check_input(s, &g->values[g->inputs[idx]], t, sym_seen))) goto fail;
-    given[idx] = true;
-    in[idx].dtype = t->dtype;
-    in[idx].ndim = t->ndim;
-    memcpy(in[idx].dims, t->dims, sizeof t->dims);
-    in[idx].data = t->data;
-    in[idx].nbytes = t->nbytes;
+    if (idx < 0)
+      return cl_err(ctx, CLEAVE_ENOTFOUND, "the model has no input named '%s'", t->name ? t->name : "(null)");
+    if (s->given[idx]) return cl_err(ctx, CLEAVE_EINVAL, "input '%s' is given twice", t->name);
+    int rc = check_input(s, &g->values[g->inputs[idx]], t, s->sym_seen);
+    if (rc) return rc;
+    s->given[idx] = true;
+    cl_tensor *in = &s->in[idx];
+    in->dtype = t->dtype;
+    in->ndim = t->ndim;
+    memcpy(in->dims, t->dims, sizeof t->dims);
+    in->data = t->data;
+    in->nbytes = t->nbytes;
   }
   for (int i = 0; i < g->n_inputs; i++)
-    if (!given[i]) {
-      rc = cl_err(ctx, CLEAVE_EMISSING, "input '%s' is missing", g->values[g->inputs[i]].name);
-      goto fail;
-    }
-  r->n_outputs = g->n_outputs;
-  r->data = cl_calloc(ctx, (size_t)g->n_outputs, sizeof *r->data);
-  r->outputs = cl_calloc(ctx, (size_t)g->n_outputs, sizeof *r->outputs);
-  if (!r->data || !r->outputs) {
-    rc = cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
-    goto fail;
-  }
-  cl_exec_io io = {.inputs = in, .outputs = r->data, .timings = timings};
-  if ((rc = s->dev->run(s->exe, &io))) {
-    r->n_outputs = 0; /* the device released what it had made */
-    goto fail;
-  }
+    if (!s->given[i]) return cl_err(ctx, CLEAVE_EMISSING, "input '%s' is missing", g->values[g->inputs[i]].name);
+  return 0;
+}
+
+int cleave_run_into(cleave_session *s, const cleave_tensor *inputs, size_t n_inputs, cleave_result **result) {
+  if (!s || !result || (n_inputs && !inputs))
+    return cl_err(s ? s->ctx : NULL, CLEAVE_EINVAL, "cleave_run_into: NULL argument");
+  cleave_ctx *ctx = s->ctx;
+  const cl_graph *g = &s->model->graph;
+  if (*result && (*result)->session != s)
+    return cl_err(ctx, CLEAVE_EINVAL, "cleave_run_into: the result comes from another session");
+  double t0 = cl_now_ms();
+  cleave_result *r = *result;
+  if (!r && !(r = result_new(s))) return cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
+  r->n_outputs = 0;
+  r->n_profile = 0;
+  int rc = bind_inputs(s, inputs, n_inputs);
+  if (rc) goto out;
+  cl_exec_io io = {.inputs = s->in, .outputs = r->data, .out_cap = r->cap, .timings = s->timings};
+  if ((rc = s->dev->run(s->exe, &io))) goto out;
   for (int i = 0; i < g->n_outputs; i++) {
     cleave_tensor *o = &r->outputs[i];
     const cl_tensor *d = &r->data[i];
@@ -283,26 +308,26 @@ int cleave_run_sync(cleave_session *s, const cleave_tensor *inputs, size_t n_inp
     o->data = d->data;
     o->nbytes = d->nbytes;
   }
-  if (timings) {
-    r->profile = cl_calloc(ctx, (size_t)g->n_nodes + 1, sizeof *r->profile);
-    if (!r->profile) {
-      rc = cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
-      goto fail;
-    }
-    for (int i = 0; i < g->n_nodes; i++) {
-      const cl_node *n = &g->nodes[timings[i].node];
-      r->profile[i] = (cleave_node_profile){.node = n->name, .op = n->op, .device = s->dev->name, .ms = timings[i].ms};
-    }
-    r->n_profile = g->n_nodes;
+  r->n_outputs = g->n_outputs;
+  for (int i = 0; s->timings && i < io.n_timings && i < g->n_nodes; i++) {
+    const cl_exec_timing *t = &s->timings[i];
+    const cl_node *n = &g->nodes[t->node];
+    r->profile[i] = (cleave_node_profile){
+        .node = n->name, .op = t->label ? t->label : n->op, .device = s->dev->name, .ms = t->ms};
+    r->n_profile = i + 1;
   }
   r->ms = cl_now_ms() - t0;
-  *out = r;
-  r = NULL;
-fail:
-  cleave_result_free(r);
-  cl_free(ctx, in);
-  cl_free(ctx, given);
-  cl_free(ctx, sym_seen);
-  cl_free(ctx, timings);
+out:
+  if (rc && !*result) {
+    cleave_result_free(r);
+    return rc;
+  }
+  *result = r;
   return rc;
+}
+
+int cleave_run_sync(cleave_session *s, const cleave_tensor *inputs, size_t n_inputs, cleave_result **out) {
+  if (!out) return cl_err(s ? s->ctx : NULL, CLEAVE_EINVAL, "cleave_run_sync: NULL argument");
+  *out = NULL;
+  return cleave_run_into(s, inputs, n_inputs, out);
 }

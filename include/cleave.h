@@ -166,6 +166,15 @@ CLEAVE_API void cleave_result_free(cleave_result *r);
  * out of bounds in the data), CLEAVE_ENOMEM. On error *out is NULL. */
 CLEAVE_API int cleave_run_sync(cleave_session *s, const cleave_tensor *inputs, size_t n_inputs, cleave_result **out);
 
+/* Like cleave_run_sync, but reuses a result: if *result is NULL a new one is created, else *result must come from
+ * an earlier run of the same session and its output buffers are reused where large enough. Running again with
+ * inputs of the same shapes then allocates nothing (on devices that plan their memory, such as "cpu"). On error
+ * a reused result stays owned by the caller with no outputs; a new one is freed and *result left NULL. The
+ * result is not thread-safe: one run at a time per session. Errors as cleave_run_sync, and CLEAVE_EINVAL for a
+ * result of another session. */
+CLEAVE_API int cleave_run_into(cleave_session *s, const cleave_tensor *inputs, size_t n_inputs,
+                               cleave_result **result);
+
 #ifdef __cplusplus
 }
 #endif

@@ -20,18 +20,30 @@ typedef struct cl_segment {
   int n_outputs;
 } cl_segment;
 
+/* One timed step of a run: a node, or a group of nodes the device fused and ran as one (node is then the group's
+ * main node and label names the group, e.g. "Conv+BatchNormalization+Relu"). */
 typedef struct cl_exec_timing {
-  int node; /* node id */
+  int node;          /* node id */
+  const char *label; /* NULL: the node's op; else owned by the executable */
   double ms;
 } cl_exec_timing;
 
-/* One run: inputs[i] matches segment inputs[i]; the executable allocates outputs[i] with the context's allocator
- * (caller releases with cl_tensor_release). timings, when non-NULL, receives one entry per node. */
+/* One run: inputs[i] matches segment inputs[i]. outputs[i] arrives either empty (data NULL) or holding the buffer
+ * of an earlier run, of out_cap[i] bytes, allocated with cl_tensor_alloc; the executable sets its dtype and dims
+ * and fills it, reusing that buffer when it is large enough (cl_exec_output does this), and updates out_cap[i].
+ * The caller releases the buffers with cl_tensor_release. timings, when non-NULL, has room for one entry per
+ * segment node; the executable fills n_timings entries. */
 typedef struct cl_exec_io {
   const cl_tensor *inputs;
   cl_tensor *outputs;
+  size_t *out_cap;
   cl_exec_timing *timings;
+  int n_timings;
 } cl_exec_io;
+
+/* Sizes outputs[i] for dtype and dims, reusing its buffer when it holds enough bytes, else reallocating it.
+ * Zero-fills nothing. Returns 0 or CLEAVE_ENOMEM. */
+int cl_exec_output(cleave_ctx *ctx, cl_exec_io *io, int i, int dtype, int ndim, const int64_t *dims);
 
 typedef struct cl_device_iface {
   const char *name;

@@ -6,6 +6,7 @@ set -euo pipefail
 pkgs=(
   build-essential cmake pkg-config
   protobuf-c-compiler libprotobuf-c-dev libonnx-dev   # ONNX loader: onnx.proto -> C at build time
+  libxnnpack-dev libpthreadpool-dev                   # the cpu backend (XNNPACK and its thread pool)
   libjansson-dev                                      # JSON in the tools
   libcmocka-dev libonnx-testdata                      # unit tests, ONNX node conformance tests
   ca-certificates                                     # npm over TLS

@@ -89,7 +89,7 @@ static int ref_run(void *p, cl_exec_io *io) {
   ref_exe *e = p;
   cleave_ctx *ctx = e->ctx;
   const cl_graph *g = e->g;
-  int rc = 0, handed = 0;
+  int rc = 0;
   /* slot[v]: where value v's tensor is now; owned[v]: whether this run allocated it */
   const cl_tensor **slot = cl_calloc(ctx, (size_t)g->n_values, sizeof *slot);
   cl_tensor *owned = cl_calloc(ctx, (size_t)g->n_values, sizeof *owned);
@@ -113,10 +113,7 @@ static int ref_run(void *p, cl_exec_io *io) {
     }
     double t0 = io->timings ? cl_now_ms() : 0;
     if ((rc = cl_ref_eval(ctx, g->opset, n, in, n->n_in, out, n->n_out))) goto out;
-    if (io->timings) {
-      io->timings[k].node = e->nodes[k];
-      io->timings[k].ms = cl_now_ms() - t0;
-    }
+    if (io->timings) io->timings[io->n_timings++] = (cl_exec_timing){.node = e->nodes[k], .ms = cl_now_ms() - t0};
     for (int j = 0; j < n->n_out; j++) {
       int v = n->out[j];
       if (v < 0) {
@@ -141,18 +138,17 @@ static int ref_run(void *p, cl_exec_io *io) {
       rc = cl_err(ctx, CLEAVE_EMODEL, "output '%s' was not computed", g->values[v].name);
       goto out;
     }
+    cl_tensor_release(ctx, &io->outputs[i]); /* this executor allocates anyway: hand over a fresh buffer */
     if (slot[v] == &owned[v] && owned[v].data) {
-      io->outputs[i] = owned[v]; /* hand over */
+      io->outputs[i] = owned[v];
       owned[v].data = NULL;
       slot[v] = &io->outputs[i];
     } else if ((rc = copy_tensor(ctx, slot[v], &io->outputs[i]))) {
       goto out;
     }
-    handed = i + 1;
+    io->out_cap[i] = io->outputs[i].nbytes;
   }
 out:
-  if (rc)
-    for (int k = 0; k < handed; k++) cl_tensor_release(ctx, &io->outputs[k]);
   if (owned)
     for (int v = 0; v < g->n_values; v++) cl_tensor_release(ctx, &owned[v]);
   cl_free(ctx, slot);
