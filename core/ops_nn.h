@@ -61,5 +61,8 @@ typedef struct cl_nn_resize {
 /* Resolves Resize or Upsample (by n->op) parameters from attributes, opset and the inputs in[0..n_in). Values that
  * are not known yet leave the affected out[] at CL_DIM_UNKNOWN. Returns 0 or an error about the node. */
 int cl_nn_resize_params(cleave_ctx *ctx, int opset, const cl_node *n, const cl_ival *in, int n_in, cl_nn_resize *p);
+/* The input index nearest-neighbour Resize reads for output coordinate o along axis a (the reference kernel's
+ * rule, shared so that other backends agree with it exactly). */
+int64_t cl_nn_resize_nearest(const cl_nn_resize *p, int a, int64_t o, int64_t in_len);
 
 #endif

@@ -120,7 +120,7 @@ int cleave_session_new(cleave_ctx *ctx, cleave_model *model, const cleave_sessio
   s->in = cl_calloc(ctx, (size_t)g->n_inputs + 1, sizeof *s->in);
   s->given = cl_calloc(ctx, (size_t)g->n_inputs + 1, sizeof *s->given);
   s->sym_seen = cl_malloc(ctx, sizeof(int64_t) * (size_t)(g->n_symbols + 1));
-  s->timings = s->profiling ? cl_calloc(ctx, (size_t)g->n_nodes + 1, sizeof *s->timings) : NULL;
+  s->timings = s->profiling ? cl_calloc(ctx, 2 * (size_t)g->n_nodes + 1, sizeof *s->timings) : NULL;
   int rc;
   if (!s->nodes || !s->sym_fixed || !s->in || !s->given || !s->sym_seen || (s->profiling && !s->timings)) {
     rc = cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
@@ -244,7 +244,7 @@ static cleave_result *result_new(cleave_session *s) {
   r->data = cl_calloc(ctx, (size_t)g->n_outputs + 1, sizeof *r->data);
   r->cap = cl_calloc(ctx, (size_t)g->n_outputs + 1, sizeof *r->cap);
   r->outputs = cl_calloc(ctx, (size_t)g->n_outputs + 1, sizeof *r->outputs);
-  r->profile = s->profiling ? cl_calloc(ctx, (size_t)g->n_nodes + 1, sizeof *r->profile) : NULL;
+  r->profile = s->profiling ? cl_calloc(ctx, 2 * (size_t)g->n_nodes + 1, sizeof *r->profile) : NULL;
   if (!r->data || !r->cap || !r->outputs || (s->profiling && !r->profile)) {
     cleave_result_free(r);
     return NULL;
@@ -309,7 +309,7 @@ int cleave_run_into(cleave_session *s, const cleave_tensor *inputs, size_t n_inp
     o->nbytes = d->nbytes;
   }
   r->n_outputs = g->n_outputs;
-  for (int i = 0; s->timings && i < io.n_timings && i < g->n_nodes; i++) {
+  for (int i = 0; s->timings && i < io.n_timings && i < 2 * g->n_nodes; i++) {
     const cl_exec_timing *t = &s->timings[i];
     const cl_node *n = &g->nodes[t->node];
     r->profile[i] = (cleave_node_profile){

@@ -31,7 +31,7 @@ typedef struct cl_exec_timing {
 /* One run: inputs[i] matches segment inputs[i]. outputs[i] arrives either empty (data NULL) or holding the buffer
  * of an earlier run, of out_cap[i] bytes, allocated with cl_tensor_alloc; the executable sets its dtype and dims
  * and fills it, reusing that buffer when it is large enough (cl_exec_output does this), and updates out_cap[i].
- * The caller releases the buffers with cl_tensor_release. timings, when non-NULL, has room for one entry per
+ * The caller releases the buffers with cl_tensor_release. timings, when non-NULL, has room for two entries per
  * segment node; the executable fills n_timings entries. */
 typedef struct cl_exec_io {
   const cl_tensor *inputs;

@@ -4,9 +4,11 @@
 #include "local/device.h"
 
 extern const cl_device_iface cl_ref_device;
+extern const cl_device_iface cl_cpu_device;
 
 const cl_device_iface *const cl_devices[] = {
     &cl_ref_device,
+    &cl_cpu_device,
     NULL,
 };
 

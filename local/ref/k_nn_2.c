@@ -328,6 +328,12 @@ static int64_t nearest_index(const cl_nn_resize *p, int a, float xo) {
   }
 }
 
+int64_t cl_nn_resize_nearest(const cl_nn_resize *p, int a, int64_t o, int64_t in_len) {
+  float xo = fminf(fmaxf(original_coord(p, a, o, in_len), -2.0f), (float)in_len + 2.0f);
+  int64_t i = nearest_index(p, a, xo);
+  return i < 0 ? 0 : i >= in_len ? in_len - 1 : i;
+}
+
 static void build_taps(const cl_nn_resize *p, int a, int64_t in_len, int64_t out_len, int64_t stride, axis_taps *t) {
   int nt = p->mode == CL_RS_NEAREST ? 1 : p->mode == CL_RS_LINEAR ? 2 : 4;
   t->ntaps = nt;
