@@ -19,6 +19,13 @@ typedef struct ew_job {
 #define EW_CLONES
 #endif
 
+/* fminf/fmaxf must honour NaN operands, which keeps the compiler from vectorising them; these compile to
+ * minps/maxps. */
+static inline float clampf(float v, float lo, float hi) {
+  v = v < lo ? lo : v;
+  return v > hi ? hi : v;
+}
+
 EW_CLONES static void ew_rows(void *ctx, size_t row0, size_t nrows) {
   const ew_job *j = ctx;
   const xstep *st = j->st;
@@ -48,15 +55,15 @@ EW_CLONES static void ew_rows(void *ctx, size_t row0, size_t nrows) {
       break;
     case XE_CLAMP: {
       float lo = op->a, hi = op->b;
-      for (size_t i = 0; i < n; i++) y[i] = fminf(fmaxf(y[i], lo), hi);
+      for (size_t i = 0; i < n; i++) y[i] = clampf(y[i], lo, hi);
       break;
     }
     case XE_HARDSWISH:
-      for (size_t i = 0; i < n; i++) y[i] = y[i] * fminf(fmaxf(y[i] + 3.0f, 0.0f), 6.0f) * (1.0f / 6.0f);
+      for (size_t i = 0; i < n; i++) y[i] = y[i] * clampf(y[i] + 3.0f, 0.0f, 6.0f) * (1.0f / 6.0f);
       break;
     case XE_HARDSIGMOID: {
       float a = op->a, b = op->b;
-      for (size_t i = 0; i < n; i++) y[i] = fminf(fmaxf(y[i] * a + b, 0.0f), 1.0f);
+      for (size_t i = 0; i < n; i++) y[i] = clampf(y[i] * a + b, 0.0f, 1.0f);
       break;
     }
     }

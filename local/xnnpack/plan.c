@@ -11,27 +11,30 @@
 
 /* Largest value computed at plan time: shape arithmetic, not data. */
 #define PLAN_EVAL_MAX 65536
-/* Integer inputs up to this many elements are part of the plan's key, so that shapes computed from them are
- * known when planning (as in a Reshape whose shape is an input). */
-#define KEY_INT_MAX 64
+/* When a shape depends on the values of inputs (a Reshape whose shape, or a Resize whose scales, is an input),
+ * small inputs of up to this many elements become part of the plan's key, and a new value means a new plan. */
+#define KEY_VALUES_MAX 64
 
-static bool key_int(const cl_tensor *t) {
-  return (t->dtype == CLEAVE_DTYPE_INT64 || t->dtype == CLEAVE_DTYPE_INT32) && cl_tensor_numel(t) <= KEY_INT_MAX;
+static bool by_value(const xexe *e, int i, const cl_tensor *t) {
+  return e->value_key && e->value_key[i] && cl_tensor_numel(t) <= KEY_VALUES_MAX;
 }
 
-/* The key of inputs: rank and dims of each, then the values of small integer ones. */
+/* The key of inputs: rank and dims of each, then the bytes of those planned by value. */
 static int key_of(const xexe *e, const cl_tensor *in, int64_t *key) {
   int n = 0;
   for (int i = 0; i < e->n_inputs; i++) {
     key[n++] = in[i].ndim;
     for (int d = 0; d < in[i].ndim; d++) key[n++] = in[i].dims[d];
-    if (key_int(&in[i]))
-      for (int64_t k = 0; k < cl_tensor_numel(&in[i]); k++) key[n++] = cl_tensor_get_i64(&in[i], k);
+    if (by_value(e, i, &in[i])) {
+      int64_t words[KEY_VALUES_MAX] = {0};
+      memcpy(words, in[i].data, in[i].nbytes);
+      for (size_t k = 0; k < (in[i].nbytes + 7) / 8; k++) key[n++] = words[k];
+    }
   }
   return n;
 }
 
-int xp_key_size(const xexe *e) { return e->n_inputs * (1 + CL_MAX_DIMS + KEY_INT_MAX); }
+int xp_key_size(const xexe *e) { return e->n_inputs * (1 + CL_MAX_DIMS + KEY_VALUES_MAX); }
 
 bool xp_same_key(xexe *e, const cl_tensor *in, int64_t *scratch) {
   int n = key_of(e, in, scratch);
@@ -74,7 +77,9 @@ static void to_physical(const xv *v, const cl_shape *s, int *ndim, int64_t *dims
   }
 }
 
-static int infer_all(xexe *e, const cl_tensor *inputs) {
+/* Shapes of every value and the values known at plan time. *dynamic is set when a shape could not be known,
+ * with the error recorded. */
+static int infer_all(xexe *e, const cl_tensor *inputs, bool *dynamic) {
   cleave_ctx *ctx = e->ctx;
   const cl_graph *g = e->g;
   for (int gv = 0; gv < g->n_values; gv++) {
@@ -88,7 +93,7 @@ static int infer_all(xexe *e, const cl_tensor *inputs) {
   for (int i = 0; i < e->n_inputs; i++) {
     int gv = e->inputs[i];
     cl_shape_from_tensor(&e->shape[gv], &inputs[i]);
-    if (key_int(&inputs[i])) {
+    if (by_value(e, i, &inputs[i])) {
       cl_tensor t = inputs[i];
       t.data = NULL;
       if (cl_tensor_alloc(ctx, &t)) return CLEAVE_ENOMEM;
@@ -134,6 +139,7 @@ static int infer_all(xexe *e, const cl_tensor *inputs) {
     for (int j = 0; j < n->n_out; j++) {
       if (!cl_shape_is_static(&ov[j].shape)) {
         char buf[160];
+        *dynamic = true;
         return cl_node_err(ctx, n, CLEAVE_EUNSUPPORTED,
                            "output %d has shape %s, which depends on data computed during the run; the cpu device "
                            "needs every shape to follow from the input shapes",
@@ -288,7 +294,16 @@ static int matmul_geometry(xexe *e, xstep *st) {
 int xp_plan(xexe *e, const cl_tensor *inputs) {
   cleave_ctx *ctx = e->ctx;
   xp_reset(e);
-  int rc = infer_all(e, inputs);
+  bool dynamic = false;
+  int rc = infer_all(e, inputs, &dynamic);
+  if (rc && dynamic && !e->value_key) {
+    /* plan by the values of small inputs too */
+    if (!(e->value_key = cl_calloc(ctx, (size_t)e->n_inputs + 1, sizeof(bool))))
+      return cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
+    for (int i = 0; i < e->n_inputs; i++) e->value_key[i] = true;
+    xp_reset(e);
+    rc = infer_all(e, inputs, &dynamic);
+  }
   if (rc) return rc;
   /* values: physical dims, what is known, what aliases what */
   for (int i = 0; i < e->n_v; i++) {

@@ -135,6 +135,7 @@ typedef struct xexe {
   int64_t *plan_key; /* dims of every input, and the contents of small integer inputs */
   int n_key;
   int64_t *key_scratch;
+  bool *value_key;   /* per input: its values are part of the key (NULL: none) */
   cl_shape *shape;   /* per graph value: concrete ONNX shape */
   cl_tensor *pk;     /* per graph value: value known at plan time (data NULL if not) */
   bool *pk_owned;    /* per graph value: pk was computed by the plan */

@@ -99,6 +99,7 @@ static void cpu_release(void *p) {
   cl_free(ctx, e->nodes);
   cl_free(ctx, e->plan_key);
   cl_free(ctx, e->key_scratch);
+  cl_free(ctx, e->value_key);
   cl_free(ctx, e->shape);
   cl_free(ctx, e->pk);
   cl_free(ctx, e->pk_owned);
