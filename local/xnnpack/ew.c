@@ -30,40 +30,42 @@ EW_CLONES static void ew_rows(void *ctx, size_t row0, size_t nrows) {
   const ew_job *j = ctx;
   const xstep *st = j->st;
   size_t cols = j->cols, n = nrows * cols;
-  const float *restrict x = j->x + row0 * cols;
-  float *restrict y = j->y + row0 * cols;
-  if (x != y) memcpy(y, x, n * sizeof(float));
+  const float *x = j->x + row0 * cols;
+  float *y = j->y + row0 * cols;
+  /* the first op reads x, the others work in place on y */
   for (int k = 0; k < st->n_ew; k++) {
     const xe_op *op = &st->ew[k];
+    const float *src = k == 0 ? x : y;
     switch (op->kind) {
     case XE_AFFINE:
       if (op->scale || op->bias) {
         const float *s = op->scale, *b = op->bias;
         for (size_t r = 0; r < nrows; r++) {
+          const float *xr = src + r * cols;
           float *yr = y + r * cols;
           if (s && b)
-            for (size_t c = 0; c < cols; c++) yr[c] = yr[c] * s[c] + b[c];
+            for (size_t c = 0; c < cols; c++) yr[c] = xr[c] * s[c] + b[c];
           else if (s)
-            for (size_t c = 0; c < cols; c++) yr[c] *= s[c];
+            for (size_t c = 0; c < cols; c++) yr[c] = xr[c] * s[c];
           else
-            for (size_t c = 0; c < cols; c++) yr[c] += b[c];
+            for (size_t c = 0; c < cols; c++) yr[c] = xr[c] + b[c];
         }
       } else {
         float a = op->a, b = op->b;
-        for (size_t i = 0; i < n; i++) y[i] = y[i] * a + b;
+        for (size_t i = 0; i < n; i++) y[i] = src[i] * a + b;
       }
       break;
     case XE_CLAMP: {
       float lo = op->a, hi = op->b;
-      for (size_t i = 0; i < n; i++) y[i] = clampf(y[i], lo, hi);
+      for (size_t i = 0; i < n; i++) y[i] = clampf(src[i], lo, hi);
       break;
     }
     case XE_HARDSWISH:
-      for (size_t i = 0; i < n; i++) y[i] = y[i] * clampf(y[i] + 3.0f, 0.0f, 6.0f) * (1.0f / 6.0f);
+      for (size_t i = 0; i < n; i++) y[i] = src[i] * clampf(src[i] + 3.0f, 0.0f, 6.0f) * (1.0f / 6.0f);
       break;
     case XE_HARDSIGMOID: {
       float a = op->a, b = op->b;
-      for (size_t i = 0; i < n; i++) y[i] = clampf(y[i] * a + b, 0.0f, 1.0f);
+      for (size_t i = 0; i < n; i++) y[i] = clampf(src[i] * a + b, 0.0f, 1.0f);
       break;
     }
     }

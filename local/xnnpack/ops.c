@@ -144,7 +144,7 @@ static enum xnn_status recreate(xstep *st, size_t channels) {
 }
 
 int xo_setup(xexe *e, xstep *st) {
-  pthreadpool_t tp = e->tp;
+  pthreadpool_t tp = st->tp;
   const xv *in = &e->v[st->in[0]], *out = &e->v[st->out[0]];
   const float *x = in->ptr;
   float *y = out->ptr;
@@ -236,4 +236,4 @@ int xo_setup(xexe *e, xstep *st) {
   return fail(e, st, s, "setup");
 }
 
-int xo_run(xexe *e, xstep *st) { return fail(e, st, xnn_run_operator(st->op, e->tp), "run"); }
+int xo_run(xexe *e, xstep *st) { return fail(e, st, xnn_run_operator(st->op, st->tp), "run"); }

@@ -245,6 +245,26 @@ static int layout_arena(xexe *e) {
 
 /* ---- the plan ---- */
 
+/* Below this much work (multiply-adds, or elements moved) a step runs on the calling thread: waking the pool
+ * costs more than it saves. */
+#define PARALLEL_MIN_WORK 65536
+
+static size_t step_work(const xexe *e, const xstep *st) {
+  const xv *out = st->n_out && st->out[0] >= 0 ? &e->v[st->out[0]] : NULL;
+  size_t n = out ? xv_numel(out) : 0;
+  switch (st->kind) {
+  case XS_CONV:
+  case XS_DECONV: return n * st->gic * st->geo.kh * st->geo.kw;
+  case XS_FC: return n * st->gic;
+  case XS_MATMUL: return n * st->k;
+  case XS_REF: return 0; /* the reference kernels are single-threaded */
+  default: {
+    size_t m = xv_numel(&e->v[st->in[0]]);
+    return n > m ? n : m;
+  }
+  }
+}
+
 static int nearest_tables(xexe *e, xstep *st) {
   const cl_node *n = &e->g->nodes[st->node];
   const xv *in = &e->v[st->in[0]], *out = &e->v[st->out[0]];
@@ -397,9 +417,10 @@ int xp_plan(xexe *e, const cl_tensor *inputs) {
   for (int k = 0; k < e->n_s; k++) {
     xstep *st = &e->s[k];
     if (st->skip) continue;
+    if (st->kind == XS_MATMUL && (rc = matmul_geometry(e, st))) return rc;
+    st->tp = step_work(e, st) >= PARALLEL_MIN_WORK ? e->tp : NULL;
     if (bound_at_setup(st->kind)) rc = xo_setup(e, st);
     else if (st->kind == XS_RESIZE_NN) rc = nearest_tables(e, st);
-    else if (st->kind == XS_MATMUL) rc = matmul_geometry(e, st);
     else if (st->kind == XS_EW) {
       const xv *in = &e->v[st->in[0]];
       st->cols = in->ndim ? (size_t)in->dims[in->ndim - 1] : 1;

@@ -111,6 +111,7 @@ typedef struct xstep {
   xe_op ew[XS_MAX_EW];
   /* per plan */
   bool skip;            /* outputs known at plan time */
+  pthreadpool_t tp;     /* the context's pool, or NULL for steps too small to share */
   size_t created_for;   /* the shape-dependent parameter an operator created at plan time was made for */
   int32_t *idx;         /* nearest resize: source rows then columns (owned) */
   size_t m, n, k, batch, a_stride, b_stride; /* matmul */

@@ -196,18 +196,18 @@ static int run_step(xexe *e, xstep *st) {
     const xv *nhwc = st->kind == XS_TO_NHWC ? out : in;
     size_t n = (size_t)nhwc->dims[0], c = (size_t)nhwc->dims[3], hw = (size_t)(nhwc->dims[1] * nhwc->dims[2]);
     if (out->alias_of >= 0) return 0; /* one channel or one pixel: the same bytes */
-    if (st->kind == XS_TO_NHWC) cl_xk_nchw_to_nhwc(e->tp, in->ptr, out->ptr, n, c, hw);
-    else cl_xk_nhwc_to_nchw(e->tp, in->ptr, out->ptr, n, c, hw);
+    if (st->kind == XS_TO_NHWC) cl_xk_nchw_to_nhwc(st->tp, in->ptr, out->ptr, n, c, hw);
+    else cl_xk_nhwc_to_nchw(st->tp, in->ptr, out->ptr, n, c, hw);
     return 0;
   }
-  case XS_EW: xe_run(e->tp, st, in->ptr, out->ptr, st->rows, st->cols); return 0;
+  case XS_EW: xe_run(st->tp, st, in->ptr, out->ptr, st->rows, st->cols); return 0;
   case XS_RESIZE_NN:
-    cl_xk_resize_nearest_nhwc(e->tp, in->ptr, out->ptr, (size_t)in->dims[0], (size_t)in->dims[1],
+    cl_xk_resize_nearest_nhwc(st->tp, in->ptr, out->ptr, (size_t)in->dims[0], (size_t)in->dims[1],
                               (size_t)in->dims[2], (size_t)out->dims[1], (size_t)out->dims[2], (size_t)in->dims[3],
                               st->idx, st->idx + out->dims[1]);
     return 0;
   case XS_MATMUL:
-    cl_xk_matmul(e->tp, st->batch, st->m, st->n, st->k, in->ptr, st->a_stride, e->v[st->in[1]].ptr, st->b_stride,
+    cl_xk_matmul(st->tp, st->batch, st->m, st->n, st->k, in->ptr, st->a_stride, e->v[st->in[1]].ptr, st->b_stride,
                  out->ptr);
     return 0;
   case XS_CONCAT: {
@@ -219,7 +219,7 @@ static int run_step(xexe *e, xstep *st) {
       src[j] = v->ptr;
       widths[j] = outer ? xv_numel(v) / outer : 0;
     }
-    cl_xk_concat_inner(e->tp, outer, st->n_in, src, widths, cl_dtype_size(out->dtype), out->ptr);
+    cl_xk_concat_inner(st->tp, outer, st->n_in, src, widths, cl_dtype_size(out->dtype), out->ptr);
     return 0;
   }
   default: return xo_run(e, st);

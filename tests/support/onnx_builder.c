@@ -7,7 +7,15 @@
 
 #include "onnx.pb-c.h"
 
-#define MAX_ITEMS 64
+#define MAX_ITEMS 256
+
+/* Test-only builder: a model beyond the fixed tables is a bug in the test. */
+static void room(size_t used) {
+  if (used >= MAX_ITEMS) {
+    fprintf(stderr, "onnx_builder: more than %d items in one table\n", MAX_ITEMS);
+    abort();
+  }
+}
 
 struct tb_node {
   Onnx__NodeProto pb;
@@ -22,12 +30,12 @@ struct tb_model {
   Onnx__ValueInfoProto *inputs[MAX_ITEMS], *outputs[MAX_ITEMS];
   Onnx__TensorProto *inits[MAX_ITEMS];
   Onnx__NodeProto *nodes[MAX_ITEMS];
-  void *owned[1024];
+  void *owned[8192];
   int n_owned;
 };
 
 static void *own(tb_model *m, void *p) {
-  if (!p || m->n_owned == 1024) abort();
+  if (!p || m->n_owned == 8192) abort();
   m->owned[m->n_owned++] = p;
   return p;
 }
@@ -92,10 +100,14 @@ static Onnx__ValueInfoProto *value_info(tb_model *m, const char *name, int dtype
 }
 
 void tb_input(tb_model *m, const char *name, int dtype, int ndim, const int64_t *dims) {
+  room(m->graph.n_input);
   m->inputs[m->graph.n_input++] = value_info(m, name, dtype, ndim, dims);
 }
 
-void tb_output(tb_model *m, const char *name) { m->outputs[m->graph.n_output++] = value_info(m, name, 0, 0, NULL); }
+void tb_output(tb_model *m, const char *name) {
+  room(m->graph.n_output);
+  m->outputs[m->graph.n_output++] = value_info(m, name, 0, 0, NULL);
+}
 
 static Onnx__TensorProto *tensor(tb_model *m, const char *name, int dtype, int ndim, const int64_t *dims) {
   Onnx__TensorProto *t = zalloc(m, sizeof *t);
@@ -106,6 +118,7 @@ static Onnx__TensorProto *tensor(tb_model *m, const char *name, int dtype, int n
   t->n_dims = (size_t)ndim;
   t->dims = zalloc(m, sizeof(int64_t) * (size_t)(ndim + 1));
   memcpy(t->dims, dims, sizeof(int64_t) * (size_t)ndim);
+  room(m->graph.n_initializer);
   m->inits[m->graph.n_initializer++] = t;
   return t;
 }
@@ -166,6 +179,7 @@ tb_node *tb_add_node(tb_model *m, const char *op, const char *inputs, const char
     if (strcmp(n->pb.input[i], "-") == 0) n->pb.input[i] = "";
   n->pb.n_output = split(m, outputs, &n->pb.output);
   n->pb.attribute = n->attrs;
+  room(m->graph.n_node);
   m->nodes[m->graph.n_node++] = &n->pb;
   return n;
 }
@@ -177,6 +191,7 @@ static Onnx__AttributeProto *attr(tb_node *n, const char *name, int type) {
   a->name = strdup(name);
   a->has_type = 1;
   a->type = type;
+  room(n->pb.n_attribute);
   n->attrs[n->pb.n_attribute++] = a;
   return a;
 }
