@@ -490,6 +490,18 @@ static const cl_node *chain_op(lctx *L, const cl_node *n, int cur, int r, xe_op 
     op->b = op_is(n, "Relu") ? INFINITY : hi;
     return n;
   }
+  if (op_is(n, "HardSigmoid") && fabsf(cl_attr_float(n, "alpha", 0.2f) - 1.0f / 6.0f) < 1e-6f &&
+      cl_attr_float(n, "beta", 0.5f) == 0.5f) {
+    /* x * HardSigmoid(x) with alpha 1/6, beta 1/2 is HardSwish */
+    const cl_node *mul = sole_reader(L, n->out[0]);
+    if (op_is(mul, "Mul") && mul->n_in == 2 &&
+        ((mul->in[0] == cur && mul->in[1] == n->out[0]) || (mul->in[1] == cur && mul->in[0] == n->out[0]))) {
+      op->kind = XE_HARDSWISH;
+      inner[0] = mul;
+      *n_inner = 1;
+      return mul;
+    }
+  }
   if (op_is(n, "HardSigmoid")) {
     op->kind = XE_HARDSIGMOID;
     op->a = cl_attr_float(n, "alpha", 0.2f);
@@ -751,6 +763,76 @@ static int lower_resize(lctx *L, const cl_node *n, bool *ok) {
   return 0;
 }
 
+/* Pad in constant mode with constant, non-negative pads: XNNPACK's constant pad, in either layout. */
+static int lower_pad(lctx *L, const cl_node *n, bool *ok) {
+  *ok = false;
+  int r = rank(L, n->in[0]);
+  if (!is_f32(L, n->in[0]) || r < 1 || r > XNN_MAX_TENSOR_DIMS || n->n_out != 1) return 0;
+  if (strcmp(cl_attr_str(n, "mode", "constant"), "constant") != 0) return 0;
+  int64_t pads[2 * XNN_MAX_TENSOR_DIMS];
+  float value = 0.0f;
+  if (L->g->opset < 11) {
+    const int64_t *p;
+    if (cl_attr_ints(n, "pads", &p) != 2 * r) return 0;
+    memcpy(pads, p, sizeof(int64_t) * (size_t)(2 * r));
+    value = cl_attr_float(n, "value", 0.0f);
+  } else {
+    const cl_tensor *p = konst(L, n->n_in > 1 ? n->in[1] : -1);
+    if (!p || cl_tensor_numel(p) != 2 * r || (n->n_in > 3 && n->in[3] >= 0)) return 0;
+    for (int i = 0; i < 2 * r; i++) pads[i] = cl_tensor_get_i64(p, i);
+    if (n->n_in > 2 && n->in[2] >= 0 && !scalar_const(L, n->in[2], &value)) return 0;
+  }
+  for (int i = 0; i < 2 * r; i++)
+    if (pads[i] < 0 || pads[i] > CL_MAX_DIM_VALUE) return 0;
+  int layout = follow_layout(L, n);
+  int rc = simple_step(L, n, XS_PAD, layout, 1);
+  if (rc) return rc;
+  xstep *st = &L->e->s[L->e->n_s - 1];
+  static const int from_nhwc[4] = {0, 2, 3, 1}; /* physical axis i is ONNX axis from_nhwc[i] */
+  for (int i = 0; i < r; i++) {
+    int a = layout == XL_NHWC ? from_nhwc[i] : i;
+    st->pre[i] = (size_t)pads[a];
+    st->post[i] = (size_t)pads[r + a];
+  }
+  st->alpha = value;
+  *ok = true;
+  return 0;
+}
+
+/* PRelu with a scalar slope is LeakyRelu; with one slope per channel, XNNPACK's PReLU over the innermost axis
+ * (channels of a rank-4 value in NHWC, or the last axis). */
+static int lower_prelu(lctx *L, const cl_node *n, bool *ok) {
+  *ok = false;
+  int r = rank(L, n->in[0]);
+  float k;
+  if (!is_f32(L, n->in[0]) || r < 1 || n->n_out != 1) return 0;
+  if (scalar_const(L, n->in[1], &k)) {
+    int rc = simple_step(L, n, XS_UNARY, follow_layout(L, n), 1);
+    if (rc) return rc;
+    L->e->s[L->e->n_s - 1].op_code = XU_LEAKY;
+    L->e->s[L->e->n_s - 1].alpha = k;
+    *ok = true;
+    return 0;
+  }
+  const cl_tensor *t = konst(L, n->in[1]);
+  int ch = r == 4 ? 1 : r - 1;
+  if (!t || r < 2 || !channel_const(L, n->in[1], r, ch, cl_tensor_numel(t), NULL)) return 0;
+  int64_t C = cl_tensor_numel(t);
+  float *slope = cl_malloc(L->e->ctx, sizeof(float) * (size_t)C);
+  if (!slope) return cl_err(L->e->ctx, CLEAVE_ENOMEM, "out of memory");
+  channel_const(L, n->in[1], r, ch, C, slope);
+  int rc = simple_step(L, n, XS_PRELU, r == 4 ? XL_NHWC : XL_ONNX, 1);
+  if (rc) {
+    cl_free(L->e->ctx, slope);
+    return rc;
+  }
+  xstep *st = &L->e->s[L->e->n_s - 1];
+  st->w = slope;
+  st->goc = (size_t)C;
+  *ok = true;
+  return 0;
+}
+
 static int lower_softmax(lctx *L, const cl_node *n, bool *ok) {
   *ok = false;
   int r = rank(L, n->in[0]);
@@ -878,7 +960,7 @@ int xl_lower(xexe *e, const cl_segment *seg) {
       {"Floor", lower_unary},        {"Ceil", lower_unary},             {"Round", lower_unary},
       {"Sqrt", lower_unary},         {"Pow", lower_unary},              {"MaxPool", lower_pool},
       {"AveragePool", lower_pool},   {"GlobalAveragePool", lower_pool}, {"Resize", lower_resize},
-      {"Upsample", lower_resize},    {"Softmax", lower_softmax},        {"Concat", lower_concat},
+      {"Upsample", lower_resize},    {"Softmax", lower_softmax},        {"Pad", lower_pad},     {"PRelu", lower_prelu},        {"Concat", lower_concat},
       {"Reshape", lower_alias},      {"Flatten", lower_alias},          {"Squeeze", lower_alias},
       {"Unsqueeze", lower_alias},    {"Identity", lower_alias},         {"Dropout", lower_alias},
   };

@@ -103,6 +103,13 @@ int xo_create(xexe *e, xstep *st) {
     default: s = xnn_create_square_root_nc_f32(1, 1, 1, 0, &st->op); break;
     }
     break;
+  case XS_PAD: {
+    uint32_t bits;
+    memcpy(&bits, &st->alpha, sizeof bits);
+    s = xnn_create_constant_pad_nd_x32(&bits, 0, &st->op);
+    break;
+  }
+  case XS_PRELU: s = xnn_create_prelu_nc_f32(st->goc, st->goc, st->goc, st->w, 0, &st->op); break;
   default: return 0;
   }
   cl_free(e->ctx, st->w);
@@ -225,6 +232,18 @@ int xo_setup(xexe *e, xstep *st) {
     if ((s = recreate(st, (size_t)in->dims[3])) == xnn_status_success)
       s = xnn_setup_global_average_pooling_nwc_f32(st->op, (size_t)in->dims[0],
                                                    (size_t)(in->dims[1] * in->dims[2]), x, y, tp);
+    break;
+  case XS_PAD: {
+    size_t d[XNN_MAX_TENSOR_DIMS];
+    for (int i = 0; i < in->ndim; i++) d[i] = (size_t)in->dims[i];
+    s = xnn_setup_constant_pad_nd_x32(st->op, (size_t)in->ndim, d, st->pre, st->post, x, y, tp);
+    break;
+  }
+  case XS_PRELU:
+    if (in->ndim < 1 || (size_t)in->dims[in->ndim - 1] != st->goc)
+      return cl_node_err(e->ctx, &e->g->nodes[st->node], CLEAVE_ESHAPE, "%zu slopes for %lld channels", st->goc,
+                         in->ndim ? (long long)in->dims[in->ndim - 1] : 0LL);
+    s = xnn_setup_prelu_nc_f32(st->op, xv_numel(in) / st->goc, x, y, tp);
     break;
   case XS_RESIZE_BL:
     if ((s = recreate(st, (size_t)in->dims[3])) == xnn_status_success)

@@ -175,7 +175,7 @@ static int root(const xexe *e, int v) {
 static bool bound_at_setup(xs_kind k) {
   switch (k) {
   case XS_CONV: case XS_DECONV: case XS_FC: case XS_BINARY: case XS_UNARY: case XS_SOFTMAX: case XS_MAXPOOL:
-  case XS_AVGPOOL: case XS_GAP: case XS_RESIZE_BL: return true;
+  case XS_AVGPOOL: case XS_GAP: case XS_RESIZE_BL: case XS_PAD: case XS_PRELU: return true;
   default: return false;
   }
 }

@@ -41,6 +41,7 @@ typedef enum xs_kind {
   XS_RESIZE_BL, /* XNNPACK bilinear resize (NHWC) */
   XS_RESIZE_NN, /* nearest resize (NHWC), own kernel */
   XS_PAD,       /* XNNPACK constant pad (any layout) */
+  XS_PRELU,     /* XNNPACK PReLU over the innermost axis */
   XS_CONCAT,    /* own kernel, any layout */
   XS_MATMUL,    /* batched matmul between activations, own kernel */
   XS_EW,        /* chain of cheap elementwise ops in one pass, own kernel */
@@ -107,6 +108,7 @@ typedef struct xstep {
   bool same_upper;      /* auto_pad SAME_UPPER: XNNPACK's TensorFlow SAME padding */
   int axis;             /* concat: axis in the physical layout; softmax: first axis of the inner extent */
   int coord_mode, nearest_mode; /* nearest resize */
+  size_t pre[XNN_MAX_TENSOR_DIMS], post[XNN_MAX_TENSOR_DIMS]; /* pad, in the physical layout */
   int n_ew;
   xe_op ew[XS_MAX_EW];
   /* per plan */

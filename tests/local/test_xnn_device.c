@@ -99,12 +99,16 @@ static cleave_model *patterns_model(cleave_ctx *ctx) {
   tb_init_f32(m, "ka", 1, one, &ka, 1);
   tb_init_f32(m, "kb", 1, one, &kb, 1);
   tb_init_f32(m, "scales", 1, four, scales, 4);
-  const int64_t none[] = {0};
+  const int64_t none[] = {0}, c811[] = {8, 1, 1}, eight[] = {8}, pads[] = {0, 0, 1, 1, 0, 0, 1, 1};
+  init_rand(m, "slope", 3, c811, 0.5f, 0.2f);
+  tb_init_i64(m, "pads", 1, eight, pads, 8);
+  const float half = 0.5f;
+  tb_init_f32(m, "half", 0, NULL, &half, 1);
   tb_init_f32(m, "roi", 1, none, NULL, 0);
   const int64_t shape2[] = {0, -1}, shape3[] = {0, 4, 256};
   tb_init_i64(m, "shape2", 1, two, shape2, 2);
   tb_init_i64(m, "shape3", 1, three, shape3, 3);
-  const int64_t p1[] = {1, 1, 1, 1}, s2[] = {2, 2}, k2[] = {2, 2}, k3s[] = {3, 3}, perm[] = {0, 2, 1};
+  const int64_t p1[] = {1, 1, 1, 1}, s2[] = {2, 2}, k3s[] = {3, 3}, perm[] = {0, 2, 1};
   tb_node *n = tb_add_node(m, "Conv", "x,w1,b1", "c1");
   tb_attr_ints(n, "pads", p1, 4);
   tb_attr_ints(n, "strides", s2, 2);
@@ -128,15 +132,21 @@ static cleave_model *patterns_model(cleave_ctx *ctx) {
   tb_add_node(m, "HardSigmoid", "s2", "hsig");
   tb_add_node(m, "Mul", "dw,hsig", "se");
   tb_add_node(m, "Add", "se,af", "res");
-  n = tb_add_node(m, "MaxPool", "res", "mp");
-  tb_attr_ints(n, "kernel_shape", k2, 2);
+  tb_add_node(m, "PRelu", "res,slope", "pr");
+  tb_add_node(m, "Pad", "pr,pads,half", "pd");
+  n = tb_add_node(m, "MaxPool", "pd", "mp");
+  tb_attr_ints(n, "kernel_shape", k3s, 2);
   tb_attr_ints(n, "strides", s2, 2);
   n = tb_add_node(m, "Resize", "mp,roi,scales", "up");
   n = tb_add_node(m, "Concat", "up,res", "cat");
   tb_attr_int(n, "axis", 1);
   n = tb_add_node(m, "ConvTranspose", "cat,wt,bt", "de");
   tb_attr_ints(n, "strides", s2, 2);
-  n = tb_add_node(m, "AveragePool", "de", "ap");
+  n = tb_add_node(m, "HardSigmoid", "de", "de_hs");
+  tb_attr_float(n, "alpha", 1.0f / 6.0f);
+  tb_attr_float(n, "beta", 0.5f);
+  tb_add_node(m, "Mul", "de,de_hs", "de_sw");
+  n = tb_add_node(m, "AveragePool", "de_sw", "ap");
   tb_attr_ints(n, "kernel_shape", k3s, 2);
   tb_attr_ints(n, "pads", p1, 4);
   tb_add_node(m, "Sigmoid", "ap", "out_map");
@@ -316,7 +326,7 @@ static void test_profile(void **state) {
   int n = 0;
   const cleave_node_profile *p = cleave_result_profile(r, &n);
   assert_true(n > 0 && n < cleave_model_num_nodes(m)); /* fusion: fewer steps than nodes */
-  bool conv_bn_relu = false, hardswish = false, se_gate = false;
+  bool conv_bn_relu = false, hardswish = false, se_gate = false, hardswish2 = false, prelu = false, pad = false;
   double sum = 0;
   for (int i = 0; i < n; i++) {
     assert_string_equal(p[i].device, "cpu");
@@ -325,7 +335,11 @@ static void test_profile(void **state) {
     conv_bn_relu |= strcmp(p[i].op, "Conv+BatchNormalization+Relu") == 0;
     hardswish |= strcmp(p[i].op, "Add+Clip+Mul+Div+Mul+Add") == 0;
     se_gate |= strcmp(p[i].op, "Conv+HardSigmoid") == 0;
+    hardswish2 |= strcmp(p[i].op, "HardSigmoid+Mul") == 0;
+    prelu |= strcmp(p[i].op, "PRelu") == 0;
+    pad |= strcmp(p[i].op, "Pad") == 0;
   }
+  assert_true(hardswish2 && prelu && pad);
   assert_true(conv_bn_relu);
   assert_true(hardswish);
   assert_true(se_gate);
