@@ -104,7 +104,8 @@ static cleave_model *patterns_model(cleave_ctx *ctx) {
   tb_init_i64(m, "pads", 1, eight, pads, 8);
   const float half = 0.5f;
   tb_init_f32(m, "half", 0, NULL, &half, 1);
-  tb_init_f32(m, "roi", 1, none, NULL, 0);
+  static const float nothing[1];
+  tb_init_f32(m, "roi", 1, none, nothing, 0);
   const int64_t shape2[] = {0, -1}, shape3[] = {0, 4, 256};
   tb_init_i64(m, "shape2", 1, two, shape2, 2);
   tb_init_i64(m, "shape3", 1, three, shape3, 3);

@@ -117,7 +117,7 @@ static Onnx__TensorProto *tensor(tb_model *m, const char *name, int dtype, int n
   t->data_type = dtype;
   t->n_dims = (size_t)ndim;
   t->dims = zalloc(m, sizeof(int64_t) * (size_t)(ndim + 1));
-  memcpy(t->dims, dims, sizeof(int64_t) * (size_t)ndim);
+  if (ndim > 0) memcpy(t->dims, dims, sizeof(int64_t) * (size_t)ndim);
   room(m->graph.n_initializer);
   m->inits[m->graph.n_initializer++] = t;
   return t;
