@@ -2,6 +2,7 @@
 #   make demo    set up, build, run the OCR demo on the bundled sample
 #   make test    set up, build, run every test (unit, conformance, models), then again under ASan+UBSan
 #   make check   the same tests without the sanitizer pass (faster while developing)
+#   make bench   build, then time cleave against ONNX Runtime on the PP-OCR models (bench/README.md)
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
@@ -12,7 +13,7 @@ ifneq ($(CI),)
 CMAKE_ARGS += -DCLEAVE_WERROR=ON
 endif
 
-.PHONY: all deps models build demo test check test-sanitize clean
+.PHONY: all deps models build demo test check test-sanitize bench clean
 
 all: build
 
@@ -39,6 +40,9 @@ test-sanitize: deps models
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS) -L sanitize
 
 test: check test-sanitize
+
+bench: build models
+	node bench/run.js --bin $(BUILD)/bin --models $(MODELS) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
