@@ -105,7 +105,7 @@ int cleave_session_new(cleave_ctx *ctx, cleave_model *model, const cleave_sessio
                        cleave_session **out) {
   if (!ctx || !model || !out) return cl_err(ctx, CLEAVE_EINVAL, "cleave_session_new: NULL argument");
   *out = NULL;
-  const char *dev_name = opt && opt->device ? opt->device : "ref";
+  const char *dev_name = opt && opt->device ? opt->device : "cpu";
   const cl_device_iface *dev = cl_device_find(dev_name);
   if (!dev) return cl_err(ctx, CLEAVE_ENODEVICE, "no device named '%s'", dev_name);
   const cl_graph *g = &model->graph;

@@ -579,7 +579,7 @@ static void usage(FILE *f) {
           "angle and score, the recogniser's mean confidence and the text; then the time spent in each model.\n"
           "\n"
           "options:\n"
-          "  --device NAME   device to run on (default ref)\n"
+          "  --device NAME   device to run on (default cpu)\n"
           "  --models DIR    folder with the models and %s (default: models/ in the source tree;\n"
           "                  scripts/fetch-models.sh fills it)\n"
           "  -h, --help      this text\n"
@@ -596,7 +596,7 @@ static void usage(FILE *f) {
 
 int main(int argc, char **argv) {
   options o = {
-      .device = "ref",
+      .device = "cpu",
       .models = CLEAVE_SOURCE_DIR "/models",
       .image = CLEAVE_SOURCE_DIR "/examples/data/sample.ppm",
   };

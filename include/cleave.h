@@ -119,7 +119,8 @@ typedef struct cleave_session_options cleave_session_options;
 
 CLEAVE_API int cleave_session_options_new(cleave_session_options **out);
 CLEAVE_API void cleave_session_options_free(cleave_session_options *opt);
-/* The device to run on, by name ("ref", "cpu", ...). Default "ref". The name is copied.
+/* The device to run on, by name: "cpu" (XNNPACK, the default), "ref" (portable reference kernels), ... The name
+ * is copied.
  * Returns 0, CLEAVE_EINVAL or CLEAVE_ENOMEM. */
 CLEAVE_API int cleave_session_options_set_device(cleave_session_options *opt, const char *device);
 /* Fixes a symbolic dimension (e.g. "batch" = 1) before planning. The name is copied. */

@@ -25,7 +25,7 @@ static void usage(FILE *f) {
           "  --dim NAME=VALUE         fix a symbolic dimension (repeatable)\n"
           "  --shape NAME=AxBxC       shape of a random input whose dims the model leaves open\n"
           "  --save-outputs DIR       write each output to DIR/<name>.npy\n"
-          "  --device NAME            device to run on (ref, ...; default ref)\n"
+          "  --device NAME            device to run on (cpu, ref, ...; default cpu)\n"
           "  --threads N              worker threads for CPU devices (default: all cores)\n"
           "  --warmup N               untimed runs first (default 0)\n"
           "  --repeat N               timed runs (default 1)\n"
@@ -126,7 +126,7 @@ int main(int argc, char **argv) {
   kv inputs[MAX_ARGS], dims[MAX_ARGS], shapes[MAX_ARGS];
   int n_inputs = 0, n_dims = 0, n_shapes = 0;
   long long seed = -1, threads = 0, warmup = 0, repeat = 1;
-  const char *save_dir = NULL, *device = "ref";
+  const char *save_dir = NULL, *device = "cpu";
   int json = 0, print_graph = 0, profile = 0, c;
   while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
     switch (c) {

@@ -467,7 +467,7 @@ static bool match_hardswish(const lctx *L, const cl_node *n, int *x, const cl_no
 /* The chain-able op at n applied to value cur (rank r), or NULL. Fills op; *n_inner gets the other nodes it
  * covers (a written-out HardSwish), the last of which produces its result. */
 static const cl_node *chain_op(lctx *L, const cl_node *n, int cur, int r, xe_op *op, bool *per_channel,
-                               const cl_node *inner[3], int *n_inner) {
+                               const cl_node *inner[3], int *n_inner, int *err) {
   float lo, hi, k;
   int x;
   memset(op, 0, sizeof *op);
@@ -528,7 +528,10 @@ static const cl_node *chain_op(lctx *L, const cl_node *n, int cur, int r, xe_op 
     if (t->dims[i] != 1) C = t->dims[i];
   if (C < 1 || !channel_const(L, other, r, ch, C, NULL)) return NULL;
   float *v = cl_malloc(L->e->ctx, sizeof(float) * (size_t)C);
-  if (!v) return NULL;
+  if (!v) {
+    *err = cl_err(L->e->ctx, CLEAVE_ENOMEM, "out of memory");
+    return NULL;
+  }
   channel_const(L, other, r, ch, C, v);
   for (int64_t c = 0; c < C; c++) v[c] = div ? 1.0f / v[c] : sub ? -v[c] : v[c];
   op->channels = C;
@@ -573,7 +576,8 @@ static int lower_chain(lctx *L, const cl_node *n, bool *ok) {
     const cl_node *inner[3];
     int n_inner;
     bool pc = false;
-    const cl_node *last = chain_op(L, at, cur, r, &ops[n_ops], &pc, inner, &n_inner);
+    const cl_node *last = chain_op(L, at, cur, r, &ops[n_ops], &pc, inner, &n_inner, &rc);
+    if (rc) goto fail;
     if (last && (r < 0 || rank(L, last->out[0]) != r)) {
       free_ew(e->ctx, &ops[n_ops]);
       last = NULL;

@@ -55,7 +55,7 @@ void xp_reset(xexe *e) {
     cl_free(e->ctx, e->s[k].idx);
     e->s[k].idx = NULL;
   }
-  for (int gv = 0; e->pk && gv < e->g->n_values; gv++)
+  for (int gv = 0; e->pk && e->pk_owned && gv < e->g->n_values; gv++)
     if (e->pk_owned[gv]) {
       cl_tensor_release(e->ctx, &e->pk[gv]);
       e->pk_owned[gv] = false;

@@ -17,23 +17,20 @@
 /* ---- a counting allocator ---- */
 
 typedef struct counter {
-  long allocs; /* allocate + reallocate + aligned_allocate calls */
+  long allocs;  /* allocate + reallocate + aligned_allocate calls */
+  long fail_at; /* the call (counted from 0) that fails, or -1 */
 } counter;
 
-static void *c_alloc(void *c, size_t n) {
-  ((counter *)c)->allocs++;
-  return malloc(n);
-}
-static void *c_realloc(void *c, void *p, size_t n) {
-  ((counter *)c)->allocs++;
-  return realloc(p, n);
-}
+static bool fails(counter *c) { return c->allocs++ == c->fail_at; }
+
+static void *c_alloc(void *c, size_t n) { return fails(c) ? NULL : malloc(n); }
+static void *c_realloc(void *c, void *p, size_t n) { return fails(c) ? NULL : realloc(p, n); }
 static void c_free(void *c, void *p) {
   (void)c;
   free(p);
 }
 static void *c_aligned(void *c, size_t al, size_t n) {
-  ((counter *)c)->allocs++;
+  if (fails(c)) return NULL;
   void *p = NULL;
   return posix_memalign(&p, al < sizeof(void *) ? sizeof(void *) : al, n ? n : 1) ? NULL : p;
 }
@@ -244,7 +241,7 @@ static void test_matches_ref_across_shapes(void **state) {
  * (which XNNPACK's allocations go through as well). */
 static void test_steady_state_allocates_nothing(void **state) {
   (void)state;
-  counter cnt = {0};
+  counter cnt = {0, -1};
   cleave_ctx *ctx = counting_ctx(&cnt);
   cleave_model *m = patterns_model(ctx);
   cleave_session *cpu = session(ctx, m, "cpu", 1);
@@ -291,7 +288,7 @@ static void test_cls_thousand_runs(void **state) {
   }
   char path[1024];
   snprintf(path, sizeof path, "%s/ch_ppocr_mobile_v2.0_cls_infer.onnx", dir);
-  counter cnt = {0};
+  counter cnt = {0, -1};
   cleave_ctx *ctx = counting_ctx(&cnt);
   cleave_model *m = NULL;
   assert_int_equal(cleave_model_load(ctx, path, &m), 0);
@@ -387,6 +384,46 @@ static void test_data_dependent_shape(void **state) {
   cleave_ctx_free(ctx);
 }
 
+/* Session creation and the first run (lowering, XNNPACK operators, the plan) with the i-th allocation failing,
+ * for every i: each fails cleanly with CLEAVE_ENOMEM, leaks nothing (the sanitizer build checks) and the next
+ * attempt in the same context works. */
+static void test_failing_allocator(void **state) {
+  (void)state;
+  counter cnt = {0, -1};
+  cleave_ctx *ctx = counting_ctx(&cnt);
+  cleave_model *m = patterns_model(ctx);
+  static float data[3 * 16 * 16];
+  cleave_tensor x = input_x(data, 1, 3, 16, 16);
+  long total = 0;
+  for (long i = -1; i < total || i < 0; i++) {
+    cnt.allocs = 0;
+    cnt.fail_at = i;
+    cleave_session_options *o;
+    cleave_session *s = NULL;
+    cleave_result *r = NULL;
+    int rc = cleave_session_options_new(&o); /* plain malloc: not counted */
+    assert_int_equal(rc, 0);
+    cleave_session_options_set_device(o, "cpu");
+    rc = cleave_session_new(ctx, m, o, &s);
+    if (!rc) rc = cleave_run_sync(s, &x, 1, &r);
+    cnt.fail_at = -1;
+    if (i < 0) {
+      assert_int_equal(rc, 0);
+      total = cnt.allocs;
+    } else if (rc != CLEAVE_ENOMEM) {
+      print_error("allocation %ld of %ld failing gave %d: %s\n", i, total, rc, cleave_ctx_last_error(ctx));
+      fail();
+    }
+    cleave_result_free(r);
+    cleave_session_free(s);
+    cleave_session_options_free(o);
+  }
+  print_message("failing each of %ld allocations in turn\n", total);
+  assert_true(total > 50);
+  cleave_model_free(m);
+  cleave_ctx_free(ctx);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_matches_ref_across_shapes),
@@ -394,6 +431,7 @@ int main(void) {
       cmocka_unit_test(test_cls_thousand_runs),
       cmocka_unit_test(test_profile),
       cmocka_unit_test(test_data_dependent_shape),
+      cmocka_unit_test(test_failing_allocator),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
