@@ -328,7 +328,14 @@ static int64_t nearest_index(const cl_nn_resize *p, int a, float xo) {
   }
 }
 
+/* ONNX Runtime copies an axis of scale 1 as it is; the formula alone would shift it by one under
+ * tf_half_pixel_for_nn with a ceiling rule. */
+static bool unscaled(const cl_nn_resize *p, int a, int64_t in_len) {
+  return p->scale[a] == 1.0f && p->out[a] == in_len && p->coord != CL_RS_TF_CROP_AND_RESIZE;
+}
+
 int64_t cl_nn_resize_nearest(const cl_nn_resize *p, int a, int64_t o, int64_t in_len) {
+  if (unscaled(p, a, in_len)) return o;
   float xo = fminf(fmaxf(original_coord(p, a, o, in_len), -2.0f), (float)in_len + 2.0f);
   int64_t i = nearest_index(p, a, xo);
   return i < 0 ? 0 : i >= in_len ? in_len - 1 : i;
@@ -345,7 +352,7 @@ static void build_taps(const cl_nn_resize *p, int a, int64_t in_len, int64_t out
     /* Far outside the input every tap clamps to the edge anyway; bounding xo keeps the integer casts defined. */
     xo = fminf(fmaxf(xo, -2.0f), (float)in_len + 2.0f);
     if (nt == 1) {
-      int64_t i = nearest_index(p, a, xo);
+      int64_t i = unscaled(p, a, in_len) ? o : nearest_index(p, a, xo);
       ix[0] = (i < 0 ? 0 : i >= in_len ? in_len - 1 : i) * stride;
       w[0] = 1.0f;
       continue;

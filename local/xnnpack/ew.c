@@ -44,28 +44,35 @@ EW_CLONES static void ew_rows(void *ctx, size_t row0, size_t nrows) {
           const float *xr = src + r * cols;
           float *yr = y + r * cols;
           if (s && b)
-            for (size_t c = 0; c < cols; c++) yr[c] = xr[c] * s[c] + b[c];
+            for (size_t c = 0; c < cols; c++)
+              yr[c] = xr[c] * s[c] + b[c];
           else if (s)
-            for (size_t c = 0; c < cols; c++) yr[c] = xr[c] * s[c];
+            for (size_t c = 0; c < cols; c++)
+              yr[c] = xr[c] * s[c];
           else
-            for (size_t c = 0; c < cols; c++) yr[c] = xr[c] + b[c];
+            for (size_t c = 0; c < cols; c++)
+              yr[c] = xr[c] + b[c];
         }
       } else {
         float a = op->a, b = op->b;
-        for (size_t i = 0; i < n; i++) y[i] = src[i] * a + b;
+        for (size_t i = 0; i < n; i++)
+          y[i] = src[i] * a + b;
       }
       break;
     case XE_CLAMP: {
       float lo = op->a, hi = op->b;
-      for (size_t i = 0; i < n; i++) y[i] = clampf(src[i], lo, hi);
+      for (size_t i = 0; i < n; i++)
+        y[i] = clampf(src[i], lo, hi);
       break;
     }
     case XE_HARDSWISH:
-      for (size_t i = 0; i < n; i++) y[i] = src[i] * clampf(src[i] + 3.0f, 0.0f, 6.0f) * (1.0f / 6.0f);
+      for (size_t i = 0; i < n; i++)
+        y[i] = src[i] * clampf(src[i] + 3.0f, 0.0f, 6.0f) * (1.0f / 6.0f);
       break;
     case XE_HARDSIGMOID: {
       float a = op->a, b = op->b;
-      for (size_t i = 0; i < n; i++) y[i] = clampf(src[i] * a + b, 0.0f, 1.0f);
+      for (size_t i = 0; i < n; i++)
+        y[i] = clampf(src[i] * a + b, 0.0f, 1.0f);
       break;
     }
     }
@@ -74,7 +81,8 @@ EW_CLONES static void ew_rows(void *ctx, size_t row0, size_t nrows) {
 
 void xe_run(pthreadpool_t tp, const xstep *st, const float *x, float *y, size_t rows, size_t cols) {
   bool per_channel = false;
-  for (int k = 0; k < st->n_ew; k++) per_channel |= st->ew[k].scale || st->ew[k].bias;
+  for (int k = 0; k < st->n_ew; k++)
+    per_channel |= st->ew[k].scale || st->ew[k].bias;
   if (!per_channel) { /* one flat row, cut into chunks */
     size_t n = rows * cols;
     cols = n < 1024 ? (n ? n : 1) : 1024;

@@ -1,5 +1,6 @@
 /* local/xnnpack: lowering a segment into steps (see xnn.h). Fusion, BatchNormalization folding and the layout of
  * every value are decided here, once per session. */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,9 +12,9 @@
 typedef struct lctx {
   xexe *e;
   const cl_graph *g;
-  int *uses;     /* per graph value: readers inside the segment (+1 for a segment output) */
-  bool *in_seg;  /* per node */
-  bool *done;    /* per node: already part of a step */
+  int *uses;    /* per graph value: readers inside the segment (+1 for a segment output) */
+  bool *in_seg; /* per node */
+  bool *done;   /* per node: already part of a step */
 } lctx;
 
 /* ---- values ---- */
@@ -21,7 +22,8 @@ typedef struct lctx {
 static int grow(cleave_ctx *ctx, void **p, int *cap, int need, size_t size) {
   if (need <= *cap) return 0;
   int nc = *cap ? *cap * 2 : 64;
-  while (nc < need) nc *= 2;
+  while (nc < need)
+    nc *= 2;
   void *q = cl_realloc(ctx, *p, size * (size_t)nc);
   if (!q) return cl_err(ctx, CLEAVE_ENOMEM, "out of memory lowering the segment");
   memset((char *)q + size * (size_t)*cap, 0, size * (size_t)(nc - *cap));
@@ -67,7 +69,8 @@ static int step_out(xexe *e, xstep *st, int gv, int layout) {
 /* Constant t (ONNX layout, rank <= 4) as seen in NHWC: extended to rank 4 with leading 1s, then permuted. */
 static void *nhwc_const(cleave_ctx *ctx, const cl_tensor *t) {
   int64_t d[4] = {1, 1, 1, 1};
-  for (int i = 0; i < t->ndim; i++) d[4 - t->ndim + i] = t->dims[i];
+  for (int i = 0; i < t->ndim; i++)
+    d[4 - t->ndim + i] = t->dims[i];
   size_t es = cl_dtype_size(t->dtype);
   char *dst = cl_aligned_alloc(ctx, 64, t->nbytes + 64);
   if (!dst) return NULL;
@@ -95,8 +98,7 @@ int xl_value(xexe *e, int gv, int layout) {
       return cl_err(e->ctx, CLEAVE_ENOMEM, "out of memory");
     return v;
   }
-  if (other < 0)
-    return cl_err(e->ctx, CLEAVE_EMODEL, "value '%s' is used before it is computed", val->name);
+  if (other < 0) return cl_err(e->ctx, CLEAVE_EMODEL, "value '%s' is used before it is computed", val->name);
   if (val->shape.ndim > 4 || (layout == XL_ONNX && val->shape.ndim != 4 && val->shape.ndim >= 0))
     return cl_err(e->ctx, CLEAVE_EINVAL, "value '%s' (rank %d) cannot change layout", val->name, val->shape.ndim);
   /* a layout change, placed where it is first needed */
@@ -150,7 +152,8 @@ static bool channel_const(const lctx *L, int v, int r, int ch, int64_t channels,
     }
   }
   if (dst)
-    for (int64_t c = 0; c < channels; c++) dst[c] = ((const float *)t->data)[numel == 1 ? 0 : c];
+    for (int64_t c = 0; c < channels; c++)
+      dst[c] = ((const float *)t->data)[numel == 1 ? 0 : c];
   return true;
 }
 
@@ -167,10 +170,11 @@ static int append_label(xexe *e, xstep *st, const char *op) {
 
 /* Clip bounds from attributes (opset < 11) or constant inputs. */
 static bool clip_bounds(const lctx *L, const cl_node *n, float *lo, float *hi) {
-  *lo = -INFINITY, *hi = INFINITY;
+  /* a bound left out is the type's limit, so that Clip turns infinities into finite values */
+  *lo = -FLT_MAX, *hi = FLT_MAX;
   if (L->g->opset < 11) {
-    *lo = cl_attr_float(n, "min", -INFINITY);
-    *hi = cl_attr_float(n, "max", INFINITY);
+    *lo = cl_attr_float(n, "min", -FLT_MAX);
+    *hi = cl_attr_float(n, "max", FLT_MAX);
     return true;
   }
   if (n->n_in > 1 && n->in[1] >= 0 && !scalar_const(L, n->in[1], lo)) return false;
@@ -182,7 +186,7 @@ static bool clip_bounds(const lctx *L, const cl_node *n, float *lo, float *hi) {
 
 /* Per-output-channel affine folded into the weights: w rows of the output channel scaled by s, then b = b*s + t. */
 typedef struct wlayout {
-  int64_t oc;     /* output channels */
+  int64_t oc; /* output channels */
   float *w, *b;
   /* weight element (o, j) for j < per: w[index(o, j)] */
   int64_t per;
@@ -193,7 +197,8 @@ typedef struct wlayout {
 static void scale_weights(wlayout *wl, const float *s) {
   if (wl->kind == 0) {
     for (int64_t o = 0; o < wl->oc; o++)
-      for (int64_t j = 0; j < wl->per; j++) wl->w[o * wl->per + j] *= s[o];
+      for (int64_t j = 0; j < wl->per; j++)
+        wl->w[o * wl->per + j] *= s[o];
   } else {
     for (int64_t g = 0; g < wl->groups; g++)
       for (int64_t i = 0; i < wl->ic_per_g; i++)
@@ -238,9 +243,11 @@ static int absorb_tail(lctx *L, xstep *st, wlayout *wl, int *cur, int r, int ch)
       other = n->in[0] == *cur ? n->in[1] : n->in[0];
       if (n->in[0] == n->in[1] || !channel_const(L, other, r, ch, C, op_is(n, "Mul") ? s : t)) break;
       if (op_is(n, "Mul"))
-        for (int64_t c = 0; c < C; c++) t[c] = 0.0f;
+        for (int64_t c = 0; c < C; c++)
+          t[c] = 0.0f;
       else
-        for (int64_t c = 0; c < C; c++) s[c] = 1.0f;
+        for (int64_t c = 0; c < C; c++)
+          s[c] = 1.0f;
       affine = true;
     } else if ((op_is(n, "Div") || op_is(n, "Sub")) && n->n_in == 2 && n->in[0] == *cur) {
       if (!channel_const(L, n->in[1], r, ch, C, op_is(n, "Div") ? s : t)) break;
@@ -261,16 +268,20 @@ static int absorb_tail(lctx *L, xstep *st, wlayout *wl, int *cur, int r, int ch)
       clamp = true;
     } else if (op_is(n, "HardSigmoid")) {
       float a = cl_attr_float(n, "alpha", 0.2f), b = cl_attr_float(n, "beta", 0.5f);
-      for (int64_t c = 0; c < C; c++) s[c] = a, t[c] = b;
+      for (int64_t c = 0; c < C; c++)
+        s[c] = a, t[c] = b;
       affine = clamp = true;
       lo = 0.0f, hi = 1.0f;
     } else {
       break;
     }
     if (affine && (st->out_min > -INFINITY || st->out_max < INFINITY)) break; /* affine after a clamp */
+    /* XNNPACK needs min < max; an empty or one-point range is left to a chain */
+    if (clamp && !(fmaxf(st->out_min, lo) < fminf(st->out_max, hi))) break;
     if (affine) {
       scale_weights(wl, s);
-      for (int64_t c = 0; c < C; c++) wl->b[c] = wl->b[c] * s[c] + t[c];
+      for (int64_t c = 0; c < C; c++)
+        wl->b[c] = wl->b[c] * s[c] + t[c];
     }
     if (clamp) {
       st->out_min = fmaxf(st->out_min, lo);
@@ -330,7 +341,7 @@ static int lower_conv(lctx *L, const cl_node *n, bool *ok) {
       (n->n_in > 2 && n->in[2] >= 0 && !b))
     return 0;
   int64_t groups = cl_attr_int(n, "group", 1), oc = w->dims[0], gic = w->dims[1];
-  if (groups < 1 || oc % groups || (b && cl_tensor_numel(b) != oc)) return 0;
+  if (groups < 1 || oc < 1 || gic < 1 || oc % groups || (b && cl_tensor_numel(b) != oc)) return 0;
   xstep tmp = {0};
   if (!geometry(n, &tmp, w->dims[2], w->dims[3], false)) return 0;
   const int64_t *ks;
@@ -365,7 +376,7 @@ static int lower_deconv(lctx *L, const cl_node *n, bool *ok) {
       (n->n_in > 2 && n->in[2] >= 0 && !b) || cl_node_attr(n, "output_shape"))
     return 0;
   int64_t groups = cl_attr_int(n, "group", 1), ic = w->dims[0], goc = w->dims[1];
-  if (groups < 1 || ic % groups || (b && cl_tensor_numel(b) != goc * groups)) return 0;
+  if (groups < 1 || ic < 1 || goc < 1 || ic % groups || (b && cl_tensor_numel(b) != goc * groups)) return 0;
   const char *ap = cl_attr_str(n, "auto_pad", "NOTSET");
   if (strcmp(ap, "NOTSET") != 0 && strcmp(ap, "VALID") != 0) return 0;
   xstep tmp = {0};
@@ -388,8 +399,14 @@ static int lower_deconv(lctx *L, const cl_node *n, bool *ok) {
   if (b) memcpy(st->bias, b->data, b->nbytes);
   st->in[st->n_in++] = in;
   L->done[st->node] = true;
-  wlayout wl = {.oc = oc, .w = st->w, .b = st->bias, .kind = 1, .groups = groups, .ic_per_g = ic / groups,
-                .oc_per_g = goc, .ksz = w->dims[2] * w->dims[3]};
+  wlayout wl = {.oc = oc,
+                .w = st->w,
+                .b = st->bias,
+                .kind = 1,
+                .groups = groups,
+                .ic_per_g = ic / groups,
+                .oc_per_g = goc,
+                .ksz = w->dims[2] * w->dims[3]};
   int cur = n->out[0];
   int rc = absorb_tail(L, st, &wl, &cur, 4, 1);
   if (rc) return rc;
@@ -408,6 +425,7 @@ static int lower_fc(lctx *L, const cl_node *n, bool *ok) {
   if (gemm && (cl_attr_int(n, "transA", 0) != 0 || ra != 2 || (n->n_in > 2 && n->in[2] >= 0 && !c))) return 0;
   bool tb = gemm && cl_attr_int(n, "transB", 0) != 0;
   int64_t K = tb ? bw->dims[1] : bw->dims[0], N = tb ? bw->dims[0] : bw->dims[1];
+  if (K < 1 || N < 1) return 0;
   float alpha = gemm ? cl_attr_float(n, "alpha", 1.0f) : 1.0f, beta = gemm ? cl_attr_float(n, "beta", 1.0f) : 1.0f;
   if (c && c->dtype != CLEAVE_DTYPE_FLOAT32) return 0;
   /* the bias must broadcast along the output's last axis only */
@@ -422,10 +440,12 @@ static int lower_fc(lctx *L, const cl_node *n, bool *ok) {
   if (!st->w || !st->bias) return cl_err(e->ctx, CLEAVE_ENOMEM, "out of memory");
   const float *src = bw->data;
   for (int64_t o = 0; o < N; o++)
-    for (int64_t k = 0; k < K; k++) st->w[o * K + k] = alpha * (tb ? src[o * K + k] : src[k * N + o]);
+    for (int64_t k = 0; k < K; k++)
+      st->w[o * K + k] = alpha * (tb ? src[o * K + k] : src[k * N + o]);
   if (c) {
     channel_const(L, n->in[2], 2, 1, N, st->bias);
-    for (int64_t o = 0; o < N; o++) st->bias[o] *= beta;
+    for (int64_t o = 0; o < N; o++)
+      st->bias[o] *= beta;
   }
   st->in[st->n_in++] = in;
   L->done[st->node] = true;
@@ -526,14 +546,16 @@ static const cl_node *chain_op(lctx *L, const cl_node *n, int cur, int r, xe_op 
   if (!t || r < 1) return NULL;
   for (int i = 0; i < t->ndim; i++)
     if (t->dims[i] != 1) C = t->dims[i];
-  if (C < 1 || !channel_const(L, other, r, ch, C, NULL)) return NULL;
+  const cl_shape *cs = &L->g->values[cur].shape;
+  if (C < 1 || !channel_const(L, other, r, ch, C, NULL) || cs->ndim != r || cs->d[ch] != C) return NULL;
   float *v = cl_malloc(L->e->ctx, sizeof(float) * (size_t)C);
   if (!v) {
     *err = cl_err(L->e->ctx, CLEAVE_ENOMEM, "out of memory");
     return NULL;
   }
   channel_const(L, other, r, ch, C, v);
-  for (int64_t c = 0; c < C; c++) v[c] = div ? 1.0f / v[c] : sub ? -v[c] : v[c];
+  for (int64_t c = 0; c < C; c++)
+    v[c] = div ? 1.0f / v[c] : sub ? -v[c] : v[c];
   op->channels = C;
   op->a = 1.0f;
   if (mul || div)
@@ -586,7 +608,8 @@ static int lower_chain(lctx *L, const cl_node *n, bool *ok) {
     per_channel |= pc;
     n_ops++;
     covered[n_cov++] = at;
-    for (int i = 0; i < n_inner; i++) covered[n_cov++] = inner[i];
+    for (int i = 0; i < n_inner; i++)
+      covered[n_cov++] = inner[i];
     cur = last->out[0];
     at = sole_reader(L, cur);
   }
@@ -613,19 +636,22 @@ static int lower_chain(lctx *L, const cl_node *n, bool *ok) {
   *ok = true;
   return step_out(e, st, cur, layout) < 0 ? CLEAVE_ENOMEM : 0;
 fail:
-  for (int i = 0; i < n_ops; i++) free_ew(e->ctx, &ops[i]);
+  for (int i = 0; i < n_ops; i++)
+    free_ew(e->ctx, &ops[i]);
   return rc;
 }
 
 /* ---- the rest ---- */
 
 static const char *const agnostic_ops[] = {
-    "Abs", "Acos", "Acosh", "Asin", "Asinh", "Atan", "Atanh", "Ceil", "Cos", "Cosh", "Erf", "Exp", "Floor", "IsInf",
-    "IsNaN", "Log", "Neg", "Not", "Reciprocal", "Round", "Sign", "Sin", "Sinh", "Sqrt", "Tan", "Tanh", "Softplus",
-    "Softsign", "Selu", "Elu", "LeakyRelu", "ThresholdedRelu", "Celu", "Mish", "Gelu", "Relu", "Sigmoid", "HardSigmoid",
-    "HardSwish", "Clip", "Cast", "Identity", "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean",
-    "Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual", "And", "Or", "Xor", "Where", "Mod", "BitShift",
-    "PRelu", NULL};
+    "Abs",  "Acos",     "Acosh",      "Asin",     "Asinh",   "Atan",        "Atanh",     "Ceil",
+    "Cos",  "Cosh",     "Erf",        "Exp",      "Floor",   "IsInf",       "IsNaN",     "Log",
+    "Neg",  "Not",      "Reciprocal", "Round",    "Sign",    "Sin",         "Sinh",      "Sqrt",
+    "Tan",  "Tanh",     "Softplus",   "Softsign", "Selu",    "Elu",         "LeakyRelu", "ThresholdedRelu",
+    "Celu", "Mish",     "Gelu",       "Relu",     "Sigmoid", "HardSigmoid", "HardSwish", "Clip",
+    "Cast", "Identity", "Add",        "Sub",      "Mul",     "Div",         "Pow",       "Max",
+    "Min",  "Sum",      "Mean",       "Equal",    "Less",    "LessOrEqual", "Greater",   "GreaterOrEqual",
+    "And",  "Or",       "Xor",        "Where",    "Mod",     "BitShift",    "PRelu",     NULL};
 
 static bool is_agnostic(const cl_node *n) {
   for (int i = 0; agnostic_ops[i]; i++)
@@ -658,7 +684,8 @@ static int simple_step(lctx *L, const cl_node *n, xs_kind kind, int layout, int 
   }
   xstep *st = new_step(e, kind, (int)(n - L->g->nodes));
   if (!st) return CLEAVE_ENOMEM;
-  for (int j = 0; j < n_data_in; j++) st->in[st->n_in++] = ins[j];
+  for (int j = 0; j < n_data_in; j++)
+    st->in[st->n_in++] = ins[j];
   L->done[st->node] = true;
   for (int j = 0; j < n->n_out; j++)
     if (step_out(e, &e->s[e->n_s - 1], n->out[j], layout) < 0) return CLEAVE_ENOMEM;
@@ -685,16 +712,26 @@ static int lower_unary(lctx *L, const cl_node *n, bool *ok) {
   int code = -1;
   float k;
   if (!is_f32(L, n->in[0]) || n->n_out != 1) return 0;
-  if (op_is(n, "Sigmoid")) code = XU_SIGMOID;
-  else if (op_is(n, "LeakyRelu")) code = XU_LEAKY;
-  else if (op_is(n, "Elu")) code = XU_ELU;
-  else if (op_is(n, "Abs")) code = XU_ABS;
-  else if (op_is(n, "Neg")) code = XU_NEG;
-  else if (op_is(n, "Floor")) code = XU_FLOOR;
-  else if (op_is(n, "Ceil")) code = XU_CEIL;
-  else if (op_is(n, "Round")) code = XU_ROUND;
-  else if (op_is(n, "Sqrt")) code = XU_SQRT;
-  else if (op_is(n, "Pow") && scalar_const(L, n->in[1], &k) && k == 2.0f) code = XU_SQUARE;
+  if (op_is(n, "Sigmoid"))
+    code = XU_SIGMOID;
+  else if (op_is(n, "LeakyRelu"))
+    code = XU_LEAKY;
+  else if (op_is(n, "Elu"))
+    code = XU_ELU;
+  else if (op_is(n, "Abs"))
+    code = XU_ABS;
+  else if (op_is(n, "Neg"))
+    code = XU_NEG;
+  else if (op_is(n, "Floor"))
+    code = XU_FLOOR;
+  else if (op_is(n, "Ceil"))
+    code = XU_CEIL;
+  else if (op_is(n, "Round"))
+    code = XU_ROUND;
+  else if (op_is(n, "Sqrt"))
+    code = XU_SQRT;
+  else if (op_is(n, "Pow") && scalar_const(L, n->in[1], &k) && k == 2.0f)
+    code = XU_SQUARE;
   if (code < 0) return 0;
   int rc = simple_step(L, n, XS_UNARY, follow_layout(L, n), 1);
   if (rc) return rc;
@@ -716,6 +753,7 @@ static int lower_pool(lctx *L, const cl_node *n, bool *ok) {
     if (maxp && cl_attr_int(n, "storage_order", 0) != 0) return 0;
     if (!geometry(n, &tmp, ks[0], ks[1], true)) return 0;
     const struct xgeom *q = &tmp.geo;
+    if (q->kh * q->kw == 1) return 0; /* XNNPACK pools need a window of two or more */
     if (!maxp && (q->dh != 1 || q->dw != 1)) return 0;
     bool padded = q->pt || q->pl || q->pb || q->pr;
     if (!maxp && padded && cl_attr_int(n, "count_include_pad", 0) != 0) return 0;
@@ -746,11 +784,16 @@ static int lower_resize(lctx *L, const cl_node *n, bool *ok) {
   if (cl_nn_resize_params(L->e->ctx, L->g->opset, n, iv, n->n_in, &p)) return 0;
   if (p.rank != 4 || p.scale[0] != 1.0f || p.scale[1] != 1.0f || p.antialias || p.coord == CL_RS_TF_CROP_AND_RESIZE)
     return 0;
+  /* with sizes, N and C must be known to stay as they are: the scale of an unknown dim reads as 1 */
+  bool sizes = n->n_in > 3 && n->in[3] >= 0;
+  const cl_shape *xs = &L->g->values[n->in[0]].shape;
+  if (sizes && (xs->d[0] < 0 || xs->d[1] < 0 || p.out[0] != xs->d[0] || p.out[1] != xs->d[1])) return 0;
+  if (strcmp(cl_attr_str(n, "keep_aspect_ratio_policy", "stretch"), "stretch") != 0) return 0;
   xs_kind kind;
   if (p.mode == CL_RS_NEAREST) {
     kind = XS_RESIZE_NN;
-  } else if (p.mode == CL_RS_LINEAR && (p.coord == CL_RS_HALF_PIXEL || p.coord == CL_RS_ALIGN_CORNERS ||
-                                        p.coord == CL_RS_ASYMMETRIC) &&
+  } else if (p.mode == CL_RS_LINEAR &&
+             (p.coord == CL_RS_HALF_PIXEL || p.coord == CL_RS_ALIGN_CORNERS || p.coord == CL_RS_ASYMMETRIC) &&
              p.scale[2] == floorf(p.scale[2]) && p.scale[3] == floorf(p.scale[3]) && p.scale[2] >= 1.0f &&
              p.scale[3] >= 1.0f) {
     /* XNNPACK maps with input/output lengths; ONNX with the scale: the same exactly for whole scales */
@@ -783,7 +826,8 @@ static int lower_pad(lctx *L, const cl_node *n, bool *ok) {
   } else {
     const cl_tensor *p = konst(L, n->n_in > 1 ? n->in[1] : -1);
     if (!p || cl_tensor_numel(p) != 2 * r || (n->n_in > 3 && n->in[3] >= 0)) return 0;
-    for (int i = 0; i < 2 * r; i++) pads[i] = cl_tensor_get_i64(p, i);
+    for (int i = 0; i < 2 * r; i++)
+      pads[i] = cl_tensor_get_i64(p, i);
     if (n->n_in > 2 && n->in[2] >= 0 && !scalar_const(L, n->in[2], &value)) return 0;
   }
   for (int i = 0; i < 2 * r; i++)
@@ -881,7 +925,8 @@ static int lower_alias(lctx *L, const cl_node *n, bool *ok) {
   static const char *const ops[] = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout", NULL};
   *ok = false;
   bool hit = false;
-  for (int i = 0; ops[i]; i++) hit |= op_is(n, ops[i]);
+  for (int i = 0; ops[i]; i++)
+    hit |= op_is(n, ops[i]);
   if (!hit || n->n_out < 1 || n->out[0] < 0) return 0;
   if (op_is(n, "Dropout") && (n->n_out > 1 && n->out[1] >= 0)) return 0;
   int in = xl_value(L->e, n->in[0], XL_ONNX);
@@ -908,15 +953,12 @@ static int lower_ref(lctx *L, const cl_node *n) {
   if (!st) return CLEAVE_ENOMEM;
   st->ref = n;
   st->n_in = n->n_in;
-  for (int j = 0; j < st->n_in; j++) st->in[j] = ins[j];
+  for (int j = 0; j < st->n_in; j++)
+    st->in[j] = ins[j];
   L->done[st->node] = true;
-  for (int j = 0; j < n->n_out; j++) {
-    if (n->out[j] < 0) {
-      st->out[st->n_out++] = -1;
-      continue;
-    }
-    if (step_out(e, &e->s[e->n_s - 1], n->out[j], layout) < 0) return CLEAVE_ENOMEM;
-  }
+  /* an omitted output still gets scratch memory: the kernel writes every output */
+  for (int j = 0; j < n->n_out; j++)
+    if (step_out(e, &e->s[e->n_s - 1], n->out[j], n->out[j] < 0 ? XL_ONNX : layout) < 0) return CLEAVE_ENOMEM;
   return 0;
 }
 
@@ -940,7 +982,8 @@ int xl_lower(xexe *e, const cl_segment *seg) {
     for (int j = 0; j < n->n_in; j++)
       if (n->in[j] >= 0) L.uses[n->in[j]]++;
   }
-  for (int i = 0; i < seg->n_outputs; i++) L.uses[seg->outputs[i]]++;
+  for (int i = 0; i < seg->n_outputs; i++)
+    L.uses[seg->outputs[i]]++;
   for (int i = 0; i < seg->n_inputs; i++) {
     int v = new_value(e, seg->inputs[i], XL_ONNX);
     if (v < 0) {
@@ -953,20 +996,28 @@ int xl_lower(xexe *e, const cl_segment *seg) {
     const char *op;
     lower_fn fn;
   } table[] = {
-      {"Conv", lower_conv},          {"ConvTranspose", lower_deconv},   {"Gemm", lower_fc},
-      {"MatMul", lower_fc},          {"MatMul", lower_matmul},          {"Add", lower_chain},
-      {"Mul", lower_chain},          {"Sub", lower_chain},              {"Div", lower_chain},
-      {"Relu", lower_chain},         {"Clip", lower_chain},             {"HardSigmoid", lower_chain},
-      {"HardSwish", lower_chain},    {"Add", lower_binary},             {"Sub", lower_binary},
-      {"Mul", lower_binary},         {"Div", lower_binary},             {"Max", lower_binary},
-      {"Min", lower_binary},         {"Sigmoid", lower_unary},          {"LeakyRelu", lower_unary},
-      {"Elu", lower_unary},          {"Abs", lower_unary},              {"Neg", lower_unary},
-      {"Floor", lower_unary},        {"Ceil", lower_unary},             {"Round", lower_unary},
-      {"Sqrt", lower_unary},         {"Pow", lower_unary},              {"MaxPool", lower_pool},
-      {"AveragePool", lower_pool},   {"GlobalAveragePool", lower_pool}, {"Resize", lower_resize},
-      {"Upsample", lower_resize},    {"Softmax", lower_softmax},        {"Pad", lower_pad},     {"PRelu", lower_prelu},        {"Concat", lower_concat},
-      {"Reshape", lower_alias},      {"Flatten", lower_alias},          {"Squeeze", lower_alias},
-      {"Unsqueeze", lower_alias},    {"Identity", lower_alias},         {"Dropout", lower_alias},
+      {"Conv", lower_conv},        {"ConvTranspose", lower_deconv},
+      {"Gemm", lower_fc},          {"MatMul", lower_fc},
+      {"MatMul", lower_matmul},    {"Add", lower_chain},
+      {"Mul", lower_chain},        {"Sub", lower_chain},
+      {"Div", lower_chain},        {"Relu", lower_chain},
+      {"Clip", lower_chain},       {"HardSigmoid", lower_chain},
+      {"HardSwish", lower_chain},  {"Add", lower_binary},
+      {"Sub", lower_binary},       {"Mul", lower_binary},
+      {"Div", lower_binary},       {"Max", lower_binary},
+      {"Min", lower_binary},       {"Sigmoid", lower_unary},
+      {"LeakyRelu", lower_unary},  {"Elu", lower_unary},
+      {"Abs", lower_unary},        {"Neg", lower_unary},
+      {"Floor", lower_unary},      {"Ceil", lower_unary},
+      {"Round", lower_unary},      {"Sqrt", lower_unary},
+      {"Pow", lower_unary},        {"MaxPool", lower_pool},
+      {"AveragePool", lower_pool}, {"GlobalAveragePool", lower_pool},
+      {"Resize", lower_resize},    {"Upsample", lower_resize},
+      {"Softmax", lower_softmax},  {"Pad", lower_pad},
+      {"PRelu", lower_prelu},      {"Concat", lower_concat},
+      {"Reshape", lower_alias},    {"Flatten", lower_alias},
+      {"Squeeze", lower_alias},    {"Unsqueeze", lower_alias},
+      {"Identity", lower_alias},   {"Dropout", lower_alias},
   };
   for (int k = 0; k < seg->n_nodes && !rc; k++) {
     int id = seg->nodes[k];
@@ -979,8 +1030,10 @@ int xl_lower(xexe *e, const cl_segment *seg) {
   }
   for (int i = 0; i < seg->n_outputs && !rc; i++) {
     int v = xl_value(e, seg->outputs[i], XL_ONNX);
-    if (v < 0) rc = v;
-    else e->out_v[i] = v;
+    if (v < 0)
+      rc = v;
+    else
+      e->out_v[i] = v;
   }
 out:
   cl_free(ctx, L.uses);

@@ -21,9 +21,9 @@ static const char *status_name(enum xnn_status s) {
 
 int xo_status(cleave_ctx *ctx, const cl_graph *g, int node, enum xnn_status s, const char *what) {
   if (s == xnn_status_success) return 0;
-  int code = s == xnn_status_out_of_memory ? CLEAVE_ENOMEM
+  int code = s == xnn_status_out_of_memory                                                   ? CLEAVE_ENOMEM
              : s == xnn_status_unsupported_parameter || s == xnn_status_unsupported_hardware ? CLEAVE_EUNSUPPORTED
-                                                                                               : CLEAVE_EBACKEND;
+                                                                                             : CLEAVE_EBACKEND;
   return cl_node_err(ctx, &g->nodes[node], code, "XNNPACK %s failed: %s", what, status_name(s));
 }
 
@@ -37,7 +37,8 @@ static void conv_weights(const xstep *st, float *dst) {
   for (size_t o = 0; o < O; o++)
     for (size_t y = 0; y < kh; y++)
       for (size_t x = 0; x < kw; x++)
-        for (size_t i = 0; i < I; i++) dst[((o * kh + y) * kw + x) * I + i] = st->w[((o * I + i) * kh + y) * kw + x];
+        for (size_t i = 0; i < I; i++)
+          dst[((o * kh + y) * kw + x) * I + i] = st->w[((o * I + i) * kh + y) * kw + x];
 }
 
 /* ONNX [g*I/g][O/g][kh][kw] -> XNNPACK [g][O/g][kh][kw][I/g] */
@@ -118,7 +119,6 @@ int xo_create(xexe *e, xstep *st) {
   return fail(e, st, s, "operator creation");
 }
 
-
 /* (Re)creates an operator whose parameters depend on a channel count. */
 static enum xnn_status recreate(xstep *st, size_t channels) {
   if (st->op && st->created_for == channels) return xnn_status_success;
@@ -160,18 +160,20 @@ int xo_setup(xexe *e, xstep *st) {
   case XS_CONV:
   case XS_DECONV:
     if ((size_t)in->dims[3] != st->groups * st->gic)
-      return cl_node_err(e->ctx, &e->g->nodes[st->node], CLEAVE_ESHAPE, "input has %lld channels; the weights take %zu",
-                         (long long)in->dims[3], st->groups * st->gic);
+      return cl_node_err(e->ctx, &e->g->nodes[st->node], CLEAVE_ESHAPE,
+                         "input has %lld channels; the weights take %zu", (long long)in->dims[3],
+                         st->groups * st->gic);
     if (st->kind == XS_CONV)
-      s = xnn_setup_convolution2d_nhwc_f32(st->op, (size_t)in->dims[0], (size_t)in->dims[1], (size_t)in->dims[2], x, y,
-                                           tp);
+      s = xnn_setup_convolution2d_nhwc_f32(st->op, (size_t)in->dims[0], (size_t)in->dims[1], (size_t)in->dims[2], x,
+                                           y, tp);
     else
       s = xnn_setup_deconvolution2d_nhwc_f32(st->op, (size_t)in->dims[0], (size_t)in->dims[1], (size_t)in->dims[2],
                                              st->adj_h, st->adj_w, x, y, tp);
     break;
   case XS_FC: {
     if (in->ndim < 1 || (size_t)in->dims[in->ndim - 1] != st->gic)
-      return cl_node_err(e->ctx, &e->g->nodes[st->node], CLEAVE_ESHAPE, "input rows have %lld elements; the weights take %zu",
+      return cl_node_err(e->ctx, &e->g->nodes[st->node], CLEAVE_ESHAPE,
+                         "input rows have %lld elements; the weights take %zu",
                          in->ndim ? (long long)in->dims[in->ndim - 1] : 0LL, st->gic);
     s = xnn_setup_fully_connected_nc_f32(st->op, xv_numel(in) / st->gic, x, y, tp);
     break;
@@ -180,9 +182,12 @@ int xo_setup(xexe *e, xstep *st) {
     const xv *b = &e->v[st->in[1]];
     size_t da[XNN_MAX_TENSOR_DIMS], db[XNN_MAX_TENSOR_DIMS];
     if (in->ndim > XNN_MAX_TENSOR_DIMS || b->ndim > XNN_MAX_TENSOR_DIMS)
-      return cl_node_err(e->ctx, &e->g->nodes[st->node], CLEAVE_EUNSUPPORTED, "more than %d dims", XNN_MAX_TENSOR_DIMS);
-    for (int i = 0; i < in->ndim; i++) da[i] = (size_t)in->dims[i];
-    for (int i = 0; i < b->ndim; i++) db[i] = (size_t)b->dims[i];
+      return cl_node_err(e->ctx, &e->g->nodes[st->node], CLEAVE_EUNSUPPORTED, "more than %d dims",
+                         XNN_MAX_TENSOR_DIMS);
+    for (int i = 0; i < in->ndim; i++)
+      da[i] = (size_t)in->dims[i];
+    for (int i = 0; i < b->ndim; i++)
+      db[i] = (size_t)b->dims[i];
     const float *xb = b->ptr;
     size_t na = (size_t)in->ndim, nb = (size_t)b->ndim;
     switch (st->op_code) {
@@ -213,7 +218,8 @@ int xo_setup(xexe *e, xstep *st) {
   }
   case XS_SOFTMAX: {
     size_t rows = 1, cols = 1;
-    for (int i = 0; i < in->ndim; i++) *(i < st->axis ? &rows : &cols) *= (size_t)in->dims[i];
+    for (int i = 0; i < in->ndim; i++)
+      *(i < st->axis ? &rows : &cols) *= (size_t)in->dims[i];
     if (!cols) return 0;
     if ((s = recreate(st, cols)) == xnn_status_success) s = xnn_setup_softmax_nc_f32(st->op, rows, x, y, tp);
     break;
@@ -222,20 +228,21 @@ int xo_setup(xexe *e, xstep *st) {
   case XS_AVGPOOL:
     if ((s = recreate(st, (size_t)in->dims[3])) != xnn_status_success) break;
     if (st->kind == XS_MAXPOOL)
-      s = xnn_setup_max_pooling2d_nhwc_f32(st->op, (size_t)in->dims[0], (size_t)in->dims[1], (size_t)in->dims[2], x, y,
-                                           tp);
+      s = xnn_setup_max_pooling2d_nhwc_f32(st->op, (size_t)in->dims[0], (size_t)in->dims[1], (size_t)in->dims[2], x,
+                                           y, tp);
     else
-      s = xnn_setup_average_pooling2d_nhwc_f32(st->op, (size_t)in->dims[0], (size_t)in->dims[1], (size_t)in->dims[2], x,
-                                               y, tp);
+      s = xnn_setup_average_pooling2d_nhwc_f32(st->op, (size_t)in->dims[0], (size_t)in->dims[1], (size_t)in->dims[2],
+                                               x, y, tp);
     break;
   case XS_GAP:
     if ((s = recreate(st, (size_t)in->dims[3])) == xnn_status_success)
-      s = xnn_setup_global_average_pooling_nwc_f32(st->op, (size_t)in->dims[0],
-                                                   (size_t)(in->dims[1] * in->dims[2]), x, y, tp);
+      s = xnn_setup_global_average_pooling_nwc_f32(st->op, (size_t)in->dims[0], (size_t)(in->dims[1] * in->dims[2]),
+                                                   x, y, tp);
     break;
   case XS_PAD: {
     size_t d[XNN_MAX_TENSOR_DIMS];
-    for (int i = 0; i < in->ndim; i++) d[i] = (size_t)in->dims[i];
+    for (int i = 0; i < in->ndim; i++)
+      d[i] = (size_t)in->dims[i];
     s = xnn_setup_constant_pad_nd_x32(st->op, (size_t)in->ndim, d, st->pre, st->post, x, y, tp);
     break;
   }
@@ -246,6 +253,9 @@ int xo_setup(xexe *e, xstep *st) {
     s = xnn_setup_prelu_nc_f32(st->op, xv_numel(in) / st->goc, x, y, tp);
     break;
   case XS_RESIZE_BL:
+    if (in->dims[0] != out->dims[0] || in->dims[3] != out->dims[3])
+      return cl_node_err(e->ctx, &e->g->nodes[st->node], CLEAVE_EUNSUPPORTED,
+                         "the cpu device resizes only the spatial axes");
     if ((s = recreate(st, (size_t)in->dims[3])) == xnn_status_success)
       s = xnn_setup_resize_bilinear2d_nhwc_f32(st->op, (size_t)in->dims[0], (size_t)in->dims[1], (size_t)in->dims[2],
                                                (size_t)out->dims[1], (size_t)out->dims[2], x, y, tp);

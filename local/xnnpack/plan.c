@@ -1,5 +1,6 @@
 /* local/xnnpack: planning for one set of input shapes. Shapes for every value, values that depend only on shapes
  * (computed here, once), the arena and the operators' setup. A run with the same input shapes reuses all of it. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,16 +20,20 @@ static bool by_value(const xexe *e, int i, const cl_tensor *t) {
   return e->value_key && e->value_key[i] && cl_tensor_numel(t) <= KEY_VALUES_MAX;
 }
 
+static bool is_int(int dtype) { return dtype == CLEAVE_DTYPE_INT64 || dtype == CLEAVE_DTYPE_INT32; }
+
 /* The key of inputs: rank and dims of each, then the bytes of those planned by value. */
 static int key_of(const xexe *e, const cl_tensor *in, int64_t *key) {
   int n = 0;
   for (int i = 0; i < e->n_inputs; i++) {
     key[n++] = in[i].ndim;
-    for (int d = 0; d < in[i].ndim; d++) key[n++] = in[i].dims[d];
+    for (int d = 0; d < in[i].ndim; d++)
+      key[n++] = in[i].dims[d];
     if (by_value(e, i, &in[i])) {
       int64_t words[KEY_VALUES_MAX] = {0};
-      memcpy(words, in[i].data, in[i].nbytes);
-      for (size_t k = 0; k < (in[i].nbytes + 7) / 8; k++) key[n++] = words[k];
+      if (in[i].nbytes) memcpy(words, in[i].data, in[i].nbytes);
+      for (size_t k = 0; k < (in[i].nbytes + 7) / 8; k++)
+        key[n++] = words[k];
     }
   }
   return n;
@@ -53,7 +58,9 @@ void xp_reset(xexe *e) {
   for (int k = 0; k < e->n_s; k++) {
     e->s[k].skip = false;
     cl_free(e->ctx, e->s[k].idx);
+    cl_free(e->ctx, e->s[k].offs);
     e->s[k].idx = NULL;
+    e->s[k].offs = NULL;
   }
   for (int gv = 0; e->pk && e->pk_owned && gv < e->g->n_values; gv++)
     if (e->pk_owned[gv]) {
@@ -68,7 +75,8 @@ void xp_reset(xexe *e) {
 static void to_physical(const xv *v, const cl_shape *s, int *ndim, int64_t *dims) {
   if (v->layout == XL_NHWC) {
     int64_t d4[4] = {1, 1, 1, 1};
-    for (int i = 0; i < s->ndim; i++) d4[4 - s->ndim + i] = s->d[i];
+    for (int i = 0; i < s->ndim; i++)
+      d4[4 - s->ndim + i] = s->d[i];
     xl_nhwc_dims(d4, dims);
     *ndim = 4;
   } else {
@@ -97,7 +105,7 @@ static int infer_all(xexe *e, const cl_tensor *inputs, bool *dynamic) {
       cl_tensor t = inputs[i];
       t.data = NULL;
       if (cl_tensor_alloc(ctx, &t)) return CLEAVE_ENOMEM;
-      memcpy(t.data, inputs[i].data, t.nbytes);
+      if (t.nbytes) memcpy(t.data, inputs[i].data, t.nbytes);
       e->pk[gv] = t;
       e->pk_owned[gv] = true;
     }
@@ -120,8 +128,8 @@ static int infer_all(xexe *e, const cl_tensor *inputs, bool *dynamic) {
       if (v < 0) continue;
       iv[j].dtype = g->values[v].dtype;
       iv[j].shape = e->shape[v];
-      if (e->pk[v].data || (e->pk[v].nbytes == 0 && e->pk[v].ndim > 0 && cl_tensor_numel(&e->pk[v]) == 0 &&
-                            e->pk_owned[v])) {
+      if (e->pk[v].data ||
+          (e->pk[v].nbytes == 0 && e->pk[v].ndim > 0 && cl_tensor_numel(&e->pk[v]) == 0 && e->pk_owned[v])) {
         iv[j].value = &e->pk[v];
         tin[j] = &e->pk[v];
       } else if (shape_op) {
@@ -149,7 +157,10 @@ static int infer_all(xexe *e, const cl_tensor *inputs, bool *dynamic) {
       if (n->out[j] >= 0) e->shape[n->out[j]] = ov[j].shape;
     }
     /* omitted outputs of reference steps still need their shapes: keep them by slot */
-    for (int j = 0; j < n->n_out && j < 4; j++) e->slot_shape[k * 4 + j] = ov[j].shape;
+    for (int j = 0; j < n->n_out && j < 4; j++) {
+      e->slot_shape[k * 4 + j] = ov[j].shape;
+      e->slot_dtype[k * 4 + j] = ov[j].dtype;
+    }
     if (!all_known || total > PLAN_EVAL_MAX || n->n_out < 1) continue;
     cl_tensor outs[4];
     if ((rc = cl_ref_eval(ctx, g->opset, n, tin, n->n_in, outs, n->n_out))) return rc;
@@ -168,14 +179,25 @@ static int infer_all(xexe *e, const cl_tensor *inputs, bool *dynamic) {
 /* ---- memory ---- */
 
 static int root(const xexe *e, int v) {
-  while (e->v[v].alias_of >= 0) v = e->v[v].alias_of;
+  while (e->v[v].alias_of >= 0)
+    v = e->v[v].alias_of;
   return v;
 }
 
 static bool bound_at_setup(xs_kind k) {
   switch (k) {
-  case XS_CONV: case XS_DECONV: case XS_FC: case XS_BINARY: case XS_UNARY: case XS_SOFTMAX: case XS_MAXPOOL:
-  case XS_AVGPOOL: case XS_GAP: case XS_RESIZE_BL: case XS_PAD: case XS_PRELU: return true;
+  case XS_CONV:
+  case XS_DECONV:
+  case XS_FC:
+  case XS_BINARY:
+  case XS_UNARY:
+  case XS_SOFTMAX:
+  case XS_MAXPOOL:
+  case XS_AVGPOOL:
+  case XS_GAP:
+  case XS_RESIZE_BL:
+  case XS_PAD:
+  case XS_PRELU: return true;
   default: return false;
   }
 }
@@ -279,12 +301,16 @@ static int nearest_tables(xexe *e, xstep *st) {
   int rc = cl_nn_resize_params(e->ctx, e->g->opset, n, iv, n->n_in, &p);
   if (rc) return rc;
   int64_t ih = in->dims[1], iw = in->dims[2], oh = out->dims[1], ow = out->dims[2];
+  if (in->dims[0] != out->dims[0] || in->dims[3] != out->dims[3])
+    return cl_node_err(e->ctx, n, CLEAVE_EUNSUPPORTED, "the cpu device resizes only the spatial axes");
   if (oh > INT32_MAX || ow > INT32_MAX || ih > INT32_MAX || iw > INT32_MAX)
     return cl_node_err(e->ctx, n, CLEAVE_ELIMIT, "resize beyond 2^31 rows or columns");
   st->idx = cl_malloc(e->ctx, sizeof(int32_t) * (size_t)(oh + ow + 1));
   if (!st->idx) return cl_err(e->ctx, CLEAVE_ENOMEM, "out of memory");
-  for (int64_t o = 0; o < oh; o++) st->idx[o] = (int32_t)cl_nn_resize_nearest(&p, 2, o, ih);
-  for (int64_t o = 0; o < ow; o++) st->idx[oh + o] = (int32_t)cl_nn_resize_nearest(&p, 3, o, iw);
+  for (int64_t o = 0; o < oh; o++)
+    st->idx[o] = (int32_t)cl_nn_resize_nearest(&p, 2, o, ih);
+  for (int64_t o = 0; o < ow; o++)
+    st->idx[oh + o] = (int32_t)cl_nn_resize_nearest(&p, 3, o, iw);
   return 0;
 }
 
@@ -292,23 +318,48 @@ static int nearest_tables(xexe *e, xstep *st) {
 static int matmul_geometry(xexe *e, xstep *st) {
   const xv *a = &e->v[st->in[0]], *b = &e->v[st->in[1]], *c = &e->v[st->out[0]];
   size_t ba = 1, bb = 1, bc = 1;
-  for (int i = 0; i < a->ndim - 2; i++) ba *= (size_t)a->dims[i];
-  for (int i = 0; i < b->ndim - 2; i++) bb *= (size_t)b->dims[i];
-  for (int i = 0; i < c->ndim - 2; i++) bc *= (size_t)c->dims[i];
+  for (int i = 0; i < a->ndim - 2; i++)
+    ba *= (size_t)a->dims[i];
+  for (int i = 0; i < b->ndim - 2; i++)
+    bb *= (size_t)b->dims[i];
+  for (int i = 0; i < c->ndim - 2; i++)
+    bc *= (size_t)c->dims[i];
   st->m = (size_t)a->dims[a->ndim - 2];
   st->k = (size_t)a->dims[a->ndim - 1];
   st->n = (size_t)b->dims[b->ndim - 1];
   st->batch = bc;
   bool same = a->ndim == b->ndim;
-  for (int i = 0; same && i < a->ndim - 2; i++) same = a->dims[i] == b->dims[i];
+  for (int i = 0; same && i < a->ndim - 2; i++)
+    same = a->dims[i] == b->dims[i];
   if (same || ba == 1 || bb == 1) {
     st->a_stride = ba == 1 ? 0 : st->m * st->k;
     st->b_stride = bb == 1 ? 0 : st->k * st->n;
     return 0;
   }
-  return cl_node_err(e->ctx, &e->g->nodes[st->node], CLEAVE_EUNSUPPORTED,
-                     "MatMul batch broadcasting between two sets of several batches is not supported by the cpu "
-                     "device");
+  /* both sides broadcast: an offset pair per output batch, from numpy strides over the batch dims */
+  int nb = c->ndim - 2;
+  int64_t sa[CL_MAX_DIMS] = {0}, sb[CL_MAX_DIMS] = {0};
+  int64_t ad[CL_MAX_DIMS], bd[CL_MAX_DIMS];
+  for (int i = 0; i < a->ndim - 2; i++)
+    ad[i] = a->dims[i];
+  for (int i = 0; i < b->ndim - 2; i++)
+    bd[i] = b->dims[i];
+  cl_bcast_strides(a->ndim - 2, ad, nb, c->dims, sa);
+  cl_bcast_strides(b->ndim - 2, bd, nb, c->dims, sb);
+  if (!(st->offs = cl_malloc(e->ctx, sizeof(size_t) * 2 * (bc ? bc : 1))))
+    return cl_err(e->ctx, CLEAVE_ENOMEM, "out of memory");
+  for (size_t i = 0; i < bc; i++) {
+    size_t rem = i, oa = 0, ob = 0;
+    for (int d = nb - 1; d >= 0; d--) {
+      size_t idx = rem % (size_t)c->dims[d];
+      rem /= (size_t)c->dims[d];
+      oa += idx * (size_t)sa[d];
+      ob += idx * (size_t)sb[d];
+    }
+    st->offs[2 * i] = oa * st->m * st->k;
+    st->offs[2 * i + 1] = ob * st->k * st->n;
+  }
+  return 0;
 }
 
 int xp_plan(xexe *e, const cl_tensor *inputs) {
@@ -316,12 +367,17 @@ int xp_plan(xexe *e, const cl_tensor *inputs) {
   xp_reset(e);
   bool dynamic = false;
   int rc = infer_all(e, inputs, &dynamic);
-  if (rc && dynamic && !e->value_key) {
-    /* plan by the values of small inputs too */
-    if (!(e->value_key = cl_calloc(ctx, (size_t)e->n_inputs + 1, sizeof(bool))))
+  /* Plan by the values of small integer inputs too, and only if that is not enough, of every small input: an
+   * input planned by value replans when its values change, which a float image must not do. */
+  for (int pass = 0; rc && dynamic && pass < 2; pass++) {
+    if (!e->value_key && !(e->value_key = cl_calloc(ctx, (size_t)e->n_inputs + 1, sizeof(bool))))
       return cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
-    for (int i = 0; i < e->n_inputs; i++) e->value_key[i] = true;
+    bool more = false;
+    for (int i = 0; i < e->n_inputs; i++)
+      if (!e->value_key[i] && (pass == 1 || is_int(inputs[i].dtype))) e->value_key[i] = more = true;
+    if (!more) continue;
     xp_reset(e);
+    dynamic = false;
     rc = infer_all(e, inputs, &dynamic);
   }
   if (rc) return rc;
@@ -334,7 +390,10 @@ int xp_plan(xexe *e, const cl_tensor *inputs) {
       for (int k = 0; k < e->n_nodes; k++)
         if (e->nodes[k] == st->node)
           for (int j = 0; j < st->n_out; j++)
-            if (st->out[j] == i) s = &e->slot_shape[k * 4 + j];
+            if (st->out[j] == i) {
+              s = &e->slot_shape[k * 4 + j];
+              v->dtype = e->slot_dtype[k * 4 + j];
+            }
     }
     if (!s || s->ndim < 0) return cl_err(ctx, CLEAVE_EMODEL, "a value of the cpu plan has no shape");
     to_physical(v, s, &v->ndim, v->dims);
@@ -356,7 +415,8 @@ int xp_plan(xexe *e, const cl_tensor *inputs) {
         if (cl_tensor_alloc(ctx, &v->pval)) return CLEAVE_ENOMEM;
         const cl_tensor *src = &e->pk[v->gv];
         int64_t d4[4] = {1, 1, 1, 1};
-        for (int d = 0; d < src->ndim; d++) d4[4 - src->ndim + d] = src->dims[d];
+        for (int d = 0; d < src->ndim; d++)
+          d4[4 - src->ndim + d] = src->dims[d];
         size_t es = cl_dtype_size(v->dtype), hw = (size_t)(d4[2] * d4[3]);
         for (int64_t nn = 0; nn < d4[0]; nn++)
           for (int64_t c = 0; c < d4[1]; c++)
@@ -370,8 +430,12 @@ int xp_plan(xexe *e, const cl_tensor *inputs) {
   for (int k = 0; k < e->n_s; k++) {
     xstep *st = &e->s[k];
     bool all = st->n_out > 0;
-    for (int j = 0; j < st->n_out; j++) all &= st->out[j] < 0 || e->v[st->out[j]].known;
-    st->skip = all;
+    bool empty = st->n_out > 0;
+    for (int j = 0; j < st->n_out; j++) {
+      all &= st->out[j] < 0 || e->v[st->out[j]].known;
+      empty &= st->out[j] < 0 || e->v[st->out[j]].nbytes == 0;
+    }
+    st->skip = all || empty; /* nothing to compute: known already, or no elements */
     if (st->skip) continue;
     const xv *in = &e->v[st->in[0]];
     /* a layout change of a tensor with one channel or one pixel moves nothing */
@@ -419,16 +483,23 @@ int xp_plan(xexe *e, const cl_tensor *inputs) {
     if (st->skip) continue;
     if (st->kind == XS_MATMUL && (rc = matmul_geometry(e, st))) return rc;
     st->tp = step_work(e, st) >= PARALLEL_MIN_WORK ? e->tp : NULL;
-    if (bound_at_setup(st->kind)) rc = xo_setup(e, st);
-    else if (st->kind == XS_RESIZE_NN) rc = nearest_tables(e, st);
+    /* XNNPACK refuses empty inputs; what these steps make of one is a constant */
+    st->fill = (st->kind == XS_PAD || st->kind == XS_GAP) && e->v[st->in[0]].nbytes == 0;
+    st->fill_value = st->kind == XS_PAD ? st->alpha : 0.0f; /* as the reference kernel: the mean of nothing is 0 */
+    if (st->fill) continue;
+    if (bound_at_setup(st->kind))
+      rc = xo_setup(e, st);
+    else if (st->kind == XS_RESIZE_NN)
+      rc = nearest_tables(e, st);
     else if (st->kind == XS_EW) {
       const xv *in = &e->v[st->in[0]];
       st->cols = in->ndim ? (size_t)in->dims[in->ndim - 1] : 1;
       st->rows = st->cols ? xv_numel(in) / st->cols : 0;
       for (int j = 0; j < st->n_ew && !rc; j++)
         if ((st->ew[j].scale || st->ew[j].bias) && (size_t)st->ew[j].channels != st->cols)
-          rc = cl_node_err(ctx, &e->g->nodes[st->node], CLEAVE_ESHAPE, "per-channel constant of %lld values for %zu channels",
-                           (long long)st->ew[j].channels, st->cols);
+          rc = cl_node_err(ctx, &e->g->nodes[st->node], CLEAVE_ESHAPE,
+                           "per-channel constant of %lld values for %zu channels", (long long)st->ew[j].channels,
+                           st->cols);
     }
     if (rc) return rc;
   }

@@ -50,8 +50,20 @@ typedef enum xs_kind {
 /* XS_BINARY operations */
 enum { XB_ADD, XB_SUB, XB_MUL, XB_DIV, XB_MAX, XB_MIN };
 /* XS_UNARY operations */
-enum { XU_CLAMP, XU_SIGMOID, XU_HARDSWISH, XU_LEAKY, XU_ELU, XU_ABS, XU_NEG, XU_FLOOR, XU_CEIL, XU_ROUND, XU_SQUARE,
-       XU_SQRT };
+enum {
+  XU_CLAMP,
+  XU_SIGMOID,
+  XU_HARDSWISH,
+  XU_LEAKY,
+  XU_ELU,
+  XU_ABS,
+  XU_NEG,
+  XU_FLOOR,
+  XU_CEIL,
+  XU_ROUND,
+  XU_SQUARE,
+  XU_SQRT
+};
 /* XS_EW operations, applied in order to each element; per-channel parameters index the innermost axis */
 enum { XE_AFFINE, XE_CLAMP, XE_HARDSWISH, XE_HARDSIGMOID };
 
@@ -60,64 +72,67 @@ enum { XE_AFFINE, XE_CLAMP, XE_HARDSWISH, XE_HARDSIGMOID };
 
 typedef struct xe_op {
   int kind;
-  float a, b;             /* clamp bounds, HardSigmoid alpha/beta, scalar affine scale/bias */
-  float *scale, *bias;    /* XE_AFFINE per channel (owned), or NULL for the scalars */
-  int64_t channels;       /* length of scale/bias */
+  float a, b;          /* clamp bounds, HardSigmoid alpha/beta, scalar affine scale/bias */
+  float *scale, *bias; /* XE_AFFINE per channel (owned), or NULL for the scalars */
+  int64_t channels;    /* length of scale/bias */
 } xe_op;
 
 /* A value of the lowered program: a graph value in one layout, or a derived one. */
 typedef struct xv {
-  int gv;              /* graph value, or -1 */
-  int layout;          /* XL_ONNX or XL_NHWC (rank 4 only) */
+  int gv;     /* graph value, or -1 */
+  int layout; /* XL_ONNX or XL_NHWC (rank 4 only) */
   int dtype;
   const cl_tensor *konst; /* constant (graph-owned) in ONNX layout, or NULL */
-  void *kdata;         /* constant data in this layout when it differs from konst's (owned) */
-  int input;           /* index among the segment inputs, or -1 */
-  int producer;        /* step index, or -1 */
+  void *kdata;            /* constant data in this layout when it differs from konst's (owned) */
+  int input;              /* index among the segment inputs, or -1 */
+  int producer;           /* step index, or -1 */
   /* per plan */
   int ndim;
   int64_t dims[CL_MAX_DIMS]; /* physical dims */
   size_t nbytes;
-  int alias_of;        /* root value whose memory this one shares, or -1 */
-  bool known;          /* value computed at plan time (constants, shape arithmetic) */
-  cl_tensor pval;      /* plan-time value (owned), when known and not a constant */
-  size_t offset;       /* in the arena, for values that live there */
+  int alias_of;   /* root value whose memory this one shares, or -1 */
+  bool known;     /* value computed at plan time (constants, shape arithmetic) */
+  cl_tensor pval; /* plan-time value (owned), when known and not a constant */
+  size_t offset;  /* in the arena, for values that live there */
   bool in_arena;
-  int first, last;     /* lifetime in steps */
-  void *ptr;           /* where the data is during a run */
+  int first, last; /* lifetime in steps */
+  void *ptr;       /* where the data is during a run */
 } xv;
 
 typedef struct xstep {
   xs_kind kind;
-  int node;             /* main graph node id */
-  char *label;          /* fused ops, "Conv+BatchNormalization+Relu" (owned), or NULL */
+  int node;                /* main graph node id */
+  char *label;             /* fused ops, "Conv+BatchNormalization+Relu" (owned), or NULL */
   int in[XS_MAX_IN], n_in; /* value ids, -1 for an omitted optional input */
   int out[4], n_out;
-  const cl_node *ref;   /* XS_REF: the node */
-  int op_code;          /* XB_* / XU_* */
+  const cl_node *ref; /* XS_REF: the node */
+  int op_code;        /* XB_* / XU_* */
   xnn_operator_t op;
   /* weights and geometry (conv, deconv, fc, pools) */
-  float *w, *bias;      /* owned until the operator is created */
+  float *w, *bias; /* owned until the operator is created */
   struct xgeom {
     uint32_t kh, kw, sh, sw, dh, dw, pt, pl, pb, pr;
   } geo;
   uint32_t groups, adj_h, adj_w;
   size_t gic, goc;
   float out_min, out_max;
-  float alpha, beta;    /* unary parameters */
-  bool same_upper;      /* auto_pad SAME_UPPER: XNNPACK's TensorFlow SAME padding */
-  int axis;             /* concat: axis in the physical layout; softmax: first axis of the inner extent */
+  float alpha, beta;            /* unary parameters */
+  bool same_upper;              /* auto_pad SAME_UPPER: XNNPACK's TensorFlow SAME padding */
+  int axis;                     /* concat: axis in the physical layout; softmax: first axis of the inner extent */
   int coord_mode, nearest_mode; /* nearest resize */
   size_t pre[XNN_MAX_TENSOR_DIMS], post[XNN_MAX_TENSOR_DIMS]; /* pad, in the physical layout */
   int n_ew;
   xe_op ew[XS_MAX_EW];
   /* per plan */
-  bool skip;            /* outputs known at plan time */
-  pthreadpool_t tp;     /* the context's pool, or NULL for steps too small to share */
-  size_t created_for;   /* the shape-dependent parameter an operator created at plan time was made for */
-  int32_t *idx;         /* nearest resize: source rows then columns (owned) */
+  bool skip; /* outputs known at plan time */
+  bool fill; /* an empty input gives an output of one value (Pad: the pad value; GAP: 0) */
+  float fill_value;
+  pthreadpool_t tp;   /* the context's pool, or NULL for steps too small to share */
+  size_t created_for; /* the shape-dependent parameter an operator created at plan time was made for */
+  int32_t *idx;       /* nearest resize: source rows then columns (owned) */
   size_t m, n, k, batch, a_stride, b_stride; /* matmul */
-  size_t rows, cols;    /* softmax, ew, copy, transposes: geometry */
+  size_t *offs;      /* matmul with batches broadcast on both sides: A and B offsets per batch (owned) */
+  size_t rows, cols; /* softmax, ew, copy, transposes: geometry */
 } xstep;
 
 typedef struct xexe {
@@ -128,21 +143,22 @@ typedef struct xexe {
   int n_v, cap_v;
   xstep *s;
   int n_s, cap_s;
-  int *vmap[2]; /* per graph value and layout: value id, or -1 */
+  int *vmap[2];            /* per graph value and layout: value id, or -1 */
   int *inputs, n_inputs;   /* graph value ids */
   int *outputs, n_outputs; /* graph value ids */
   int *out_v;              /* value id of each output (ONNX layout) */
-  int *nodes, n_nodes;      /* the segment's nodes, in order */
+  int *nodes, n_nodes;     /* the segment's nodes, in order */
   /* plan */
   bool planned;
   int64_t *plan_key; /* dims of every input, and the contents of small integer inputs */
   int n_key;
   int64_t *key_scratch;
-  bool *value_key;   /* per input: its values are part of the key (NULL: none) */
-  cl_shape *shape;   /* per graph value: concrete ONNX shape */
-  cl_tensor *pk;     /* per graph value: value known at plan time (data NULL if not) */
-  bool *pk_owned;    /* per graph value: pk was computed by the plan */
+  bool *value_key;      /* per input: its values are part of the key (NULL: none) */
+  cl_shape *shape;      /* per graph value: concrete ONNX shape */
+  cl_tensor *pk;        /* per graph value: value known at plan time (data NULL if not) */
+  bool *pk_owned;       /* per graph value: pk was computed by the plan */
   cl_shape *slot_shape; /* per segment node and output slot (4 each): shapes, for omitted outputs */
+  int *slot_dtype;      /* and their dtypes */
   void *arena;
   size_t arena_size, arena_cap;
 } xexe;
@@ -156,9 +172,9 @@ bool xp_same_key(xexe *e, const cl_tensor *inputs, int64_t *scratch);
 int xp_plan(xexe *e, const cl_tensor *inputs);
 void xp_reset(xexe *e);
 /* ops.c: XNNPACK operators */
-int xo_create(xexe *e, xstep *st);            /* operators whose parameters are known at compile */
-int xo_setup(xexe *e, xstep *st);             /* per plan: (re)create shape-dependent ones, bind pointers */
-int xo_run(xexe *e, xstep *st);               /* one step of a run */
+int xo_create(xexe *e, xstep *st); /* operators whose parameters are known at compile */
+int xo_setup(xexe *e, xstep *st);  /* per plan: (re)create shape-dependent ones, bind pointers */
+int xo_run(xexe *e, xstep *st);    /* one step of a run */
 int xo_status(cleave_ctx *ctx, const cl_graph *g, int node, enum xnn_status s, const char *what);
 /* ew.c */
 void xe_run(pthreadpool_t tp, const xstep *st, const float *x, float *y, size_t rows, size_t cols);
@@ -167,7 +183,8 @@ int xd_init(cleave_ctx *ctx);
 
 static inline size_t xv_numel(const xv *v) {
   size_t n = 1;
-  for (int i = 0; i < v->ndim; i++) n *= (size_t)v->dims[i];
+  for (int i = 0; i < v->ndim; i++)
+    n *= (size_t)v->dims[i];
   return n;
 }
 

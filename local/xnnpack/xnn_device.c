@@ -1,5 +1,6 @@
 /* local/xnnpack: the "cpu" device. XNNPACK for what it does well, the reference kernels for the rest, one plan
  * per input shapes, and a run path that allocates nothing. */
+#include <stdio.h>
 #include <string.h>
 
 #include "local/ref/ref.h"
@@ -22,8 +23,10 @@ static void *xa_realloc(void *c, void *p, size_t size) {
 }
 static void xa_free(void *c, void *p) {
   (void)c;
-  if (current) cl_free(current, p);
-  else cl_default_allocator.deallocate(NULL, p);
+  if (current)
+    cl_free(current, p);
+  else
+    cl_default_allocator.deallocate(NULL, p);
 }
 static void *xa_aligned(void *c, size_t alignment, size_t size) {
   (void)c;
@@ -32,8 +35,10 @@ static void *xa_aligned(void *c, size_t alignment, size_t size) {
 }
 static void xa_aligned_free(void *c, void *p) {
   (void)c;
-  if (current) cl_aligned_free(current, p);
-  else cl_default_allocator.aligned_deallocate(NULL, p);
+  if (current)
+    cl_aligned_free(current, p);
+  else
+    cl_default_allocator.aligned_deallocate(NULL, p);
 }
 
 static const struct xnn_allocator xnn_alloc = {
@@ -67,6 +72,10 @@ static void cpu_destroy(void *dev) { (void)dev; }
 
 static int cpu_supports(void *dev, const cl_graph *g, const cl_node *n, char *why, size_t why_len) {
   (void)dev;
+  if (n->n_in > XS_MAX_IN || n->n_out > 4) {
+    snprintf(why, why_len, "the cpu device runs nodes of at most %d inputs and 4 outputs", XS_MAX_IN);
+    return 0;
+  }
   /* XNNPACK takes what it does well at compile time; the reference kernels run everything else */
   return cl_ref_supports(g, n, why, why_len);
 }
@@ -83,12 +92,14 @@ static void cpu_release(void *p) {
     cl_free(ctx, st->w);
     cl_free(ctx, st->bias);
     cl_free(ctx, st->idx);
+    cl_free(ctx, st->offs);
     for (int j = 0; j < st->n_ew; j++) {
       cl_free(ctx, st->ew[j].scale);
       cl_free(ctx, st->ew[j].bias);
     }
   }
-  for (int i = 0; i < e->n_v; i++) cl_aligned_free(ctx, e->v[i].kdata);
+  for (int i = 0; i < e->n_v; i++)
+    cl_aligned_free(ctx, e->v[i].kdata);
   cl_free(ctx, e->v);
   cl_free(ctx, e->s);
   cl_free(ctx, e->vmap[0]);
@@ -104,6 +115,7 @@ static void cpu_release(void *p) {
   cl_free(ctx, e->pk);
   cl_free(ctx, e->pk_owned);
   cl_free(ctx, e->slot_shape);
+  cl_free(ctx, e->slot_dtype);
   cl_aligned_free(ctx, e->arena);
   cl_free(ctx, e);
   leave(prev);
@@ -139,16 +151,19 @@ static int cpu_compile(void *dev, const cl_segment *seg, void **out) {
   e->pk = cl_calloc(ctx, nv, sizeof *e->pk);
   e->pk_owned = cl_calloc(ctx, nv, sizeof *e->pk_owned);
   e->slot_shape = cl_calloc(ctx, (size_t)seg->n_nodes * 4 + 1, sizeof *e->slot_shape);
+  e->slot_dtype = cl_calloc(ctx, (size_t)seg->n_nodes * 4 + 1, sizeof *e->slot_dtype);
   e->plan_key = cl_calloc(ctx, (size_t)xp_key_size(e) + 1, sizeof(int64_t));
   e->key_scratch = cl_calloc(ctx, (size_t)xp_key_size(e) + 1, sizeof(int64_t));
   if (!e->inputs || !e->outputs || !e->nodes || !e->out_v || !e->vmap[0] || !e->vmap[1] || !e->shape || !e->pk ||
-      !e->pk_owned || !e->slot_shape || !e->plan_key || !e->key_scratch) {
+      !e->pk_owned || !e->slot_shape || !e->slot_dtype || !e->plan_key || !e->key_scratch) {
     rc = cl_err(ctx, CLEAVE_ENOMEM, "out of memory compiling for the cpu device");
     goto fail;
   }
-  for (size_t i = 0; i < nv; i++) e->vmap[0][i] = e->vmap[1][i] = -1;
+  for (size_t i = 0; i < nv; i++)
+    e->vmap[0][i] = e->vmap[1][i] = -1;
   if ((rc = xl_lower(e, seg))) goto fail;
-  for (int k = 0; k < e->n_s && !rc; k++) rc = xo_create(e, &e->s[k]);
+  for (int k = 0; k < e->n_s && !rc; k++)
+    rc = xo_create(e, &e->s[k]);
   if (rc) goto fail;
   leave(prev);
   *out = e;
@@ -187,6 +202,12 @@ static int run_ref(xexe *e, xstep *st) {
 
 static int run_step(xexe *e, xstep *st) {
   const xv *in = &e->v[st->in[0]], *out = st->n_out ? &e->v[st->out[0]] : NULL;
+  if (st->fill) {
+    float *y = out->ptr;
+    for (size_t i = 0; i < out->nbytes / sizeof(float); i++)
+      y[i] = st->fill_value;
+    return 0;
+  }
   switch (st->kind) {
   case XS_REF: return run_ref(e, st);
   case XS_ALIAS: return 0;
@@ -196,8 +217,10 @@ static int run_step(xexe *e, xstep *st) {
     const xv *nhwc = st->kind == XS_TO_NHWC ? out : in;
     size_t n = (size_t)nhwc->dims[0], c = (size_t)nhwc->dims[3], hw = (size_t)(nhwc->dims[1] * nhwc->dims[2]);
     if (out->alias_of >= 0) return 0; /* one channel or one pixel: the same bytes */
-    if (st->kind == XS_TO_NHWC) cl_xk_nchw_to_nhwc(st->tp, in->ptr, out->ptr, n, c, hw);
-    else cl_xk_nhwc_to_nchw(st->tp, in->ptr, out->ptr, n, c, hw);
+    if (st->kind == XS_TO_NHWC)
+      cl_xk_nchw_to_nhwc(st->tp, in->ptr, out->ptr, n, c, hw);
+    else
+      cl_xk_nhwc_to_nchw(st->tp, in->ptr, out->ptr, n, c, hw);
     return 0;
   }
   case XS_EW: xe_run(st->tp, st, in->ptr, out->ptr, st->rows, st->cols); return 0;
@@ -206,14 +229,23 @@ static int run_step(xexe *e, xstep *st) {
                               (size_t)in->dims[2], (size_t)out->dims[1], (size_t)out->dims[2], (size_t)in->dims[3],
                               st->idx, st->idx + out->dims[1]);
     return 0;
-  case XS_MATMUL:
-    cl_xk_matmul(st->tp, st->batch, st->m, st->n, st->k, in->ptr, st->a_stride, e->v[st->in[1]].ptr, st->b_stride,
-                 out->ptr);
+  case XS_MATMUL: {
+    const float *a = in->ptr, *b = e->v[st->in[1]].ptr;
+    float *c = out->ptr;
+    if (!st->offs) {
+      cl_xk_matmul(st->tp, st->batch, st->m, st->n, st->k, a, st->a_stride, b, st->b_stride, c);
+    } else { /* batches broadcast on both sides: one product at a time */
+      for (size_t i = 0; i < st->batch; i++)
+        cl_xk_matmul(st->tp, 1, st->m, st->n, st->k, a + st->offs[2 * i], 0, b + st->offs[2 * i + 1], 0,
+                     c + i * st->m * st->n);
+    }
     return 0;
+  }
   case XS_CONCAT: {
     const void *src[XS_MAX_IN];
     size_t widths[XS_MAX_IN], outer = 1;
-    for (int d = 0; d < st->axis; d++) outer *= (size_t)out->dims[d];
+    for (int d = 0; d < st->axis; d++)
+      outer *= (size_t)out->dims[d];
     for (int j = 0; j < st->n_in; j++) {
       const xv *v = &e->v[st->in[j]];
       src[j] = v->ptr;
@@ -238,13 +270,16 @@ static int cpu_run(void *p, cl_exec_io *io) {
   for (int i = 0; i < e->n_v; i++) {
     xv *v = &e->v[i];
     if (v->input < 0) continue;
-    if (v->in_arena) memcpy(v->ptr, io->inputs[v->input].data, v->nbytes);
-    else v->ptr = io->inputs[v->input].data;
+    if (v->in_arena) {
+      if (v->nbytes) memcpy(v->ptr, io->inputs[v->input].data, v->nbytes);
+    } else
+      v->ptr = io->inputs[v->input].data;
   }
   for (int i = 0; i < e->n_v; i++)
     if (e->v[i].alias_of >= 0) {
       int r = e->v[i].alias_of;
-      while (e->v[r].alias_of >= 0) r = e->v[r].alias_of;
+      while (e->v[r].alias_of >= 0)
+        r = e->v[r].alias_of;
       e->v[i].ptr = e->v[r].ptr;
     }
   for (int k = 0; k < e->n_s; k++) {

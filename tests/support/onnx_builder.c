@@ -99,6 +99,13 @@ static Onnx__ValueInfoProto *value_info(tb_model *m, const char *name, int dtype
   return vi;
 }
 
+void tb_dim_name(tb_model *m, size_t input, size_t d, const char *name) {
+  if (input >= m->graph.n_input) abort();
+  Onnx__TensorShapeProto *sh = m->inputs[input]->type->tensor_type->shape;
+  if (d >= sh->n_dim || sh->dim[d]->value_case != ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM) abort();
+  sh->dim[d]->dim_param = sdup(m, name);
+}
+
 void tb_input(tb_model *m, const char *name, int dtype, int ndim, const int64_t *dims) {
   room(m->graph.n_input);
   m->inputs[m->graph.n_input++] = value_info(m, name, dtype, ndim, dims);
@@ -155,12 +162,14 @@ static size_t split(tb_model *m, const char *csv, char ***out) {
   size_t n = 1;
   for (const char *p = csv; *p; p++) n += *p == ',';
   char **v = zalloc(m, sizeof(char *) * n);
-  char *copy = sdup(m, csv), *save = NULL;
+  char *copy = sdup(m, csv);
   size_t i = 0;
-  for (char *p = copy;; p = NULL) {
-    char *tok = strtok_r(p, ",", &save);
-    if (!tok) break;
-    v[i++] = tok;
+  /* empty items stay: "" names an omitted optional input or output */
+  for (char *p = copy; p; i++) {
+    v[i] = p;
+    char *comma = strchr(p, ',');
+    if (comma) *comma = 0;
+    p = comma ? comma + 1 : NULL;
   }
   if (csv[0] == 0) i = 0;
   *out = v;
@@ -208,6 +217,14 @@ void tb_attr_float(tb_node *n, const char *name, float v) {
   a->f = v;
 }
 
+void tb_attr_str(tb_node *n, const char *name, const char *v) {
+  Onnx__AttributeProto *a = attr(n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
+  a->has_s = 1;
+  a->s.len = strlen(v);
+  a->s.data = (uint8_t *)strdup(v);
+  if (!a->s.data) abort();
+}
+
 void tb_attr_ints(tb_node *n, const char *name, const int64_t *v, size_t count) {
   Onnx__AttributeProto *a = attr(n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
   a->n_ints = count;
@@ -231,6 +248,7 @@ void tb_free(tb_model *m) {
     for (size_t j = 0; j < np->n_attribute; j++) {
       free(np->attribute[j]->name);
       free(np->attribute[j]->ints);
+      free(np->attribute[j]->s.data);
       free(np->attribute[j]);
     }
   }

@@ -12,6 +12,8 @@ typedef struct tb_node tb_node;
 tb_model *tb_new(int opset);
 /* Graph input; a dim of -1 becomes the symbolic dim "N". */
 void tb_input(tb_model *m, const char *name, int dtype, int ndim, const int64_t *dims);
+/* Renames symbolic dim d of graph input number `input` (dims given as -1 are all "N" at first). */
+void tb_dim_name(tb_model *m, size_t input, size_t d, const char *name);
 void tb_output(tb_model *m, const char *name);
 /* Float initializer with dims; n_data may disagree with dims on purpose. */
 void tb_init_f32(tb_model *m, const char *name, int ndim, const int64_t *dims, const float *data, size_t n_data);
@@ -22,6 +24,7 @@ void tb_init_external(tb_model *m, const char *name, int ndim, const int64_t *di
 tb_node *tb_add_node(tb_model *m, const char *op, const char *inputs, const char *outputs);
 void tb_attr_int(tb_node *n, const char *name, int64_t v);
 void tb_attr_float(tb_node *n, const char *name, float v);
+void tb_attr_str(tb_node *n, const char *name, const char *v);
 void tb_attr_ints(tb_node *n, const char *name, const int64_t *v, size_t count);
 /* Serialises the model; free the buffer with free(). */
 uint8_t *tb_pack(tb_model *m, size_t *len);
