@@ -7,7 +7,9 @@ pkgs=(
   build-essential cmake pkg-config
   protobuf-c-compiler libprotobuf-c-dev libonnx-dev   # ONNX loader: onnx.proto -> C at build time
   libxnnpack-dev libpthreadpool-dev                   # the cpu backend (XNNPACK and its thread pool)
-  libjansson-dev                                      # JSON in the tools
+  libuv1-dev libssl-dev libnghttp2-dev                # the remote path: event loop, TLS, HTTP/2
+  libjansson-dev                                      # JSON in the tools and the gateway
+  curl nghttp2-client openssl                         # real HTTP/2 peers and certificates in the tests
   libcmocka-dev libonnx-testdata                      # unit tests, ONNX node conformance tests
   ca-certificates                                     # npm over TLS
 )
