@@ -50,7 +50,13 @@ int cl_tls_ctx_new(cleave_ctx *ctx, const cl_tls_config *cfg, SSL_CTX **out) {
       goto fail;
     }
     if (SSL_CTX_use_PrivateKey_file(s, cfg->key_file, SSL_FILETYPE_PEM) != 1) {
-      rc = cl_err(ctx, CLEAVE_EIO, "TLS key '%s': %s", cfg->key_file, ossl_reason(why, sizeof why));
+      if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+        ERR_clear_error();
+        rc =
+            cl_err(ctx, CLEAVE_EINVAL, "TLS key '%s' does not match certificate '%s'", cfg->key_file, cfg->cert_file);
+      } else {
+        rc = cl_err(ctx, CLEAVE_EIO, "TLS key '%s': %s", cfg->key_file, ossl_reason(why, sizeof why));
+      }
       goto fail;
     }
     if (SSL_CTX_check_private_key(s) != 1) {
