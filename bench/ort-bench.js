@@ -11,6 +11,7 @@
 'use strict';
 
 const fs = require('fs');
+const path = require('path');
 const readline = require('readline');
 
 // A field of /proc/self/status in kB, or -1.
@@ -32,20 +33,7 @@ function cpuWaitMs() {
 // Read first, before anything is loaded: the process's own share is then visible next to ONNX Runtime's.
 const rssStartKb = statusKb('VmRSS');
 
-// Bit-for-bit twin of cl_fill_random_f32() in core/tensor.c: xorshift32 seeded with seed * 2654435761 + 1,
-// value (x >> 8) / 2^23 - 1 in [-1, 1), exact in float32.
-function fillRandomF32(n, seed) {
-  const out = new Float32Array(n);
-  let x = (Math.imul(seed, 2654435761 | 0) + 1) >>> 0;
-  if (x === 0) x = 1;
-  for (let i = 0; i < n; i++) {
-    x = (x ^ (x << 13)) >>> 0;
-    x = (x ^ (x >>> 17)) >>> 0;
-    x = (x ^ (x << 5)) >>> 0;
-    out[i] = Math.fround((x >>> 8) / 8388608 - 1);
-  }
-  return out;
-}
+const { fillRandomF32 } = require(path.join(__dirname, '..', 'scripts', 'fill-random.js'));
 
 // Twin of fnv1a() in cleave_bench.c, over the same little-endian float32 bytes.
 function fnv1a(f32) {

@@ -137,6 +137,12 @@ void cl_aligned_free(cleave_ctx *ctx, void *p) {
   if (p) ctx->alloc.aligned_deallocate(ctx->alloc.context, p);
 }
 
+int *cl_dup_ints(cleave_ctx *ctx, const int *src, int n) {
+  int *d = cl_malloc(ctx, sizeof(int) * (size_t)(n > 0 ? n : 1));
+  if (d && n > 0) memcpy(d, src, sizeof(int) * (size_t)n);
+  return d;
+}
+
 char *cl_strdup(cleave_ctx *ctx, const char *s) {
   size_t n = strlen(s) + 1;
   char *d = cl_malloc(ctx, n);

@@ -43,6 +43,8 @@ void cl_free(cleave_ctx *ctx, void *p);
 void *cl_aligned_alloc(cleave_ctx *ctx, size_t alignment, size_t size);
 void cl_aligned_free(cleave_ctx *ctx, void *p);
 char *cl_strdup(cleave_ctx *ctx, const char *s);
+/* A copy of n ints (at least one slot is allocated, so n == 0 gives a valid pointer); NULL when out of memory. */
+int *cl_dup_ints(cleave_ctx *ctx, const int *src, int n);
 
 /* Records "message" as ctx's last error and returns code (a negative CLEAVE_E*). ctx may be NULL. */
 int cl_err(cleave_ctx *ctx, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -24,20 +24,7 @@ const MODELS = [
   { name: 'det_sample', file: 'ch_PP-OCRv4_det_infer.onnx', shape: [1, 3, 256, 640], picture: 'examples/data/sample.ppm' },
 ];
 
-// Bit-for-bit twin of cl_fill_random_f32() in core/tensor.c: xorshift32 seeded with seed * 2654435761 + 1,
-// value (x >> 8) / 2^23 - 1 in [-1, 1), exact in float32.
-function fillRandomF32(n, seed) {
-  const out = new Float32Array(n);
-  let x = (Math.imul(seed, 2654435761 | 0) + 1) >>> 0;
-  if (x === 0) x = 1;
-  for (let i = 0; i < n; i++) {
-    x = (x ^ (x << 13)) >>> 0;
-    x = (x ^ (x >>> 17)) >>> 0;
-    x = (x ^ (x << 5)) >>> 0;
-    out[i] = Math.fround((x >>> 8) / 8388608 - 1);
-  }
-  return out;
-}
+const { fillRandomF32 } = require('./fill-random.js');
 
 // NumPy format 1.0: magic, version, little-endian u16 header length, a Python dict literal padded with spaces
 // and ended by '\n' so that the data starts on a 64-byte boundary, then the raw little-endian data.

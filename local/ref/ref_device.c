@@ -40,12 +40,6 @@ static void ref_release(void *p) {
   cl_free(ctx, e);
 }
 
-static int *dup_ints(cleave_ctx *ctx, const int *src, int n) {
-  int *d = cl_malloc(ctx, sizeof(int) * (size_t)(n > 0 ? n : 1));
-  if (d && n) memcpy(d, src, sizeof(int) * (size_t)n);
-  return d;
-}
-
 static int ref_compile(void *dev, const cl_segment *seg, void **out) {
   cleave_ctx *ctx = dev;
   const cl_graph *g = seg->graph;
@@ -56,9 +50,9 @@ static int ref_compile(void *dev, const cl_segment *seg, void **out) {
   e->n_nodes = seg->n_nodes;
   e->n_inputs = seg->n_inputs;
   e->n_outputs = seg->n_outputs;
-  e->nodes = dup_ints(ctx, seg->nodes, seg->n_nodes);
-  e->inputs = dup_ints(ctx, seg->inputs, seg->n_inputs);
-  e->outputs = dup_ints(ctx, seg->outputs, seg->n_outputs);
+  e->nodes = cl_dup_ints(ctx, seg->nodes, seg->n_nodes);
+  e->inputs = cl_dup_ints(ctx, seg->inputs, seg->n_inputs);
+  e->outputs = cl_dup_ints(ctx, seg->outputs, seg->n_outputs);
   e->last_use = cl_malloc(ctx, sizeof(int) * (size_t)g->n_values);
   e->keep = cl_calloc(ctx, (size_t)g->n_values, sizeof(bool));
   if (!e->nodes || !e->inputs || !e->outputs || !e->last_use || !e->keep) {

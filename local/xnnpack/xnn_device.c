@@ -121,12 +121,6 @@ static void cpu_release(void *p) {
   leave(prev);
 }
 
-static int *dup_ints(cleave_ctx *ctx, const int *src, int n) {
-  int *d = cl_malloc(ctx, sizeof(int) * (size_t)(n > 0 ? n : 1));
-  if (d && n) memcpy(d, src, sizeof(int) * (size_t)n);
-  return d;
-}
-
 static int cpu_compile(void *dev, const cl_segment *seg, void **out) {
   cleave_ctx *ctx = dev;
   const cl_graph *g = seg->graph;
@@ -140,9 +134,9 @@ static int cpu_compile(void *dev, const cl_segment *seg, void **out) {
   e->n_inputs = seg->n_inputs;
   e->n_outputs = seg->n_outputs;
   e->n_nodes = seg->n_nodes;
-  e->inputs = dup_ints(ctx, seg->inputs, seg->n_inputs);
-  e->outputs = dup_ints(ctx, seg->outputs, seg->n_outputs);
-  e->nodes = dup_ints(ctx, seg->nodes, seg->n_nodes);
+  e->inputs = cl_dup_ints(ctx, seg->inputs, seg->n_inputs);
+  e->outputs = cl_dup_ints(ctx, seg->outputs, seg->n_outputs);
+  e->nodes = cl_dup_ints(ctx, seg->nodes, seg->n_nodes);
   e->out_v = cl_calloc(ctx, (size_t)seg->n_outputs + 1, sizeof(int));
   size_t nv = (size_t)g->n_values + 1;
   e->vmap[0] = cl_malloc(ctx, sizeof(int) * nv);

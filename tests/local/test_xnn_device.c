@@ -13,35 +13,14 @@
 
 #include "cleave.h"
 #include "onnx_builder.h"
+#include "test_alloc.h"
 
 /* ---- a counting allocator ---- */
 
-typedef struct counter {
-  long allocs;  /* allocate + reallocate + aligned_allocate calls */
-  long fail_at; /* the call (counted from 0) that fails, or -1 */
-} counter;
-
-static bool fails(counter *c) { return c->allocs++ == c->fail_at; }
-
-static void *c_alloc(void *c, size_t n) { return fails(c) ? NULL : malloc(n); }
-static void *c_realloc(void *c, void *p, size_t n) { return fails(c) ? NULL : realloc(p, n); }
-static void c_free(void *c, void *p) {
-  (void)c;
-  free(p);
-}
-static void *c_aligned(void *c, size_t al, size_t n) {
-  if (fails(c)) return NULL;
-  void *p = NULL;
-  return posix_memalign(&p, al < sizeof(void *) ? sizeof(void *) : al, n ? n : 1) ? NULL : p;
-}
+typedef tb_counter counter;
 
 static cleave_ctx *counting_ctx(counter *cnt) {
-  cleave_allocator a = {.context = cnt,
-                        .allocate = c_alloc,
-                        .reallocate = c_realloc,
-                        .deallocate = c_free,
-                        .aligned_allocate = c_aligned,
-                        .aligned_deallocate = c_free};
+  cleave_allocator a = tb_counting_allocator(cnt);
   cleave_options *o;
   cleave_ctx *ctx = NULL;
   assert_int_equal(cleave_options_new(&o), 0);

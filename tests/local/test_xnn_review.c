@@ -21,6 +21,7 @@
 
 #include "cleave.h"
 #include "onnx_builder.h"
+#include "test_alloc.h"
 
 /* ---- harness ---- */
 
@@ -48,23 +49,7 @@ static void init_i64(tb_model *m, const char *name, int n, const int64_t *v) {
   tb_init_i64(m, name, 1, d, v, (size_t)n);
 }
 
-typedef struct counter {
-  long allocs;
-  long fail_at; /* the call (from 0) that fails, or -1 */
-} counter;
-
-static bool fails(counter *c) { return c->allocs++ == c->fail_at; }
-static void *c_alloc(void *c, size_t n) { return fails(c) ? NULL : malloc(n); }
-static void *c_realloc(void *c, void *p, size_t n) { return fails(c) ? NULL : realloc(p, n); }
-static void c_free(void *c, void *p) {
-  (void)c;
-  free(p);
-}
-static void *c_aligned(void *c, size_t al, size_t n) {
-  if (fails(c)) return NULL;
-  void *p = NULL;
-  return posix_memalign(&p, al < sizeof(void *) ? sizeof(void *) : al, n ? n : 1) ? NULL : p;
-}
+typedef tb_counter counter;
 
 /* ---- an allocator that puts a forbidden page right after every block ----
  * Blocks end on a page boundary (rounded to the alignment asked for), so reading past the end of one faults at
@@ -120,12 +105,7 @@ static cleave_ctx *new_ctx(int threads, counter *cnt) {
   assert_int_equal(cleave_options_new(&o), 0);
   assert_int_equal(cleave_options_set_threads(o, threads), 0);
   if (cnt) {
-    cleave_allocator a = {.context = cnt,
-                          .allocate = c_alloc,
-                          .reallocate = c_realloc,
-                          .deallocate = c_free,
-                          .aligned_allocate = c_aligned,
-                          .aligned_deallocate = c_free};
+    cleave_allocator a = tb_counting_allocator(cnt);
     assert_int_equal(cleave_options_set_allocator(o, &a), 0);
   } else if (use_guard()) {
     cleave_allocator a = {.allocate = guard_alloc,
