@@ -1,9 +1,9 @@
-/* local/xnnpack: NHWC helper kernels (layout changes, joins, nearest resize, batched matmul, small elementwise ops).
+/* local/xnnpack: NHWC helper kernels (layout changes, joins, nearest resize, batched matmul). Elementwise chains
+ * are in ew.c.
  *
  * The build targets generic x86-64, so the hot loops pick their instruction set at run time: intrinsics under
  * target attributes for the transposes and the matmul, whose shuffles and register blocking the compiler does not
- * find by itself, and target_clones for the elementwise loops, which it vectorises once given fixed-size blocks.
- * Other architectures take the portable paths. */
+ * find by itself. Other architectures take the portable paths. */
 #include "local/xnnpack/kernels.h"
 
 #include <string.h>
@@ -11,10 +11,8 @@
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
 #define XK_X86 1
 #include <immintrin.h>
-#define XK_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define XK_X86 0
-#define XK_CLONES
 #endif
 
 /* Instruction sets with a kernel of their own. CL_XK_MAX_ISA caps the choice at build time, which is how the
@@ -40,15 +38,6 @@ static int best_isa(void) {
 static pthreadpool_t pool_for(pthreadpool_t tp, size_t work, size_t min) { return work >= min ? tp : NULL; }
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
-
-static size_t gcd(size_t a, size_t b) {
-  while (b) {
-    size_t t = a % b;
-    a = b;
-    b = t;
-  }
-  return a;
-}
 
 /* Copies of a few bytes are frequent here (a pixel's channels, a slice of a row); fixed-size memcpy calls compile
  * to plain moves, where a call to the library memcpy would cost more than the copy. */
@@ -539,139 +528,4 @@ void cl_xk_matmul(pthreadpool_t tp, size_t batch, size_t m, size_t n, size_t k, 
 #endif
   tp = pool_for(tp, 2 * batch * m * n * max_sz(k, 1), MIN_PARALLEL_FLOPS);
   pthreadpool_parallelize_3d_tile_2d(tp, mm_task, &x, batch, m, n, mr, nr, 0);
-}
-
-/* ---- elementwise ---- */
-
-/* Elements per task: large enough to hide the task overhead, small enough to balance two to sixteen threads. */
-#define EW_TILE ((size_t)4096)
-
-/* The loops go in fixed blocks of 16 through a local copy: the compiler then vectorises them without a run-time
- * alias check (x == y is allowed), which -O2's cheap cost model would refuse. */
-XK_CLONES static void hardsigmoid_range(const float *x, float *y, size_t n, float alpha, float beta) {
-  size_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    float t[16];
-    for (int j = 0; j < 16; j++)
-      t[j] = x[i + j];
-    for (int j = 0; j < 16; j++) {
-      float v = alpha * t[j] + beta;
-      v = v < 0.0f ? 0.0f : v;
-      t[j] = v > 1.0f ? 1.0f : v;
-    }
-    for (int j = 0; j < 16; j++)
-      y[i + j] = t[j];
-  }
-  for (; i < n; i++) {
-    float v = alpha * x[i] + beta;
-    v = v < 0.0f ? 0.0f : v;
-    y[i] = v > 1.0f ? 1.0f : v;
-  }
-}
-
-struct hardsigmoid_ctx {
-  const float *x;
-  float *y;
-  size_t n;
-  float alpha, beta;
-};
-
-static void hardsigmoid_task(void *p, size_t i0, size_t len) {
-  const struct hardsigmoid_ctx *h = p;
-  hardsigmoid_range(h->x + i0, h->y + i0, len, h->alpha, h->beta);
-}
-
-void cl_xk_hardsigmoid(pthreadpool_t tp, const float *x, float *y, size_t n, float alpha, float beta) {
-  struct hardsigmoid_ctx h = {x, y, n, alpha, beta};
-  if (n == 0) return;
-  tp = pool_for(tp, n * sizeof(float), MIN_PARALLEL_BYTES);
-  pthreadpool_parallelize_1d_tile_1d(tp, hardsigmoid_task, &h, n, EW_TILE, 0);
-}
-
-/* One row; has_s and has_b are constants where it is inlined, so each variant is a loop of its own. */
-static inline __attribute__((always_inline)) void affine_row(const float *x, float *y, size_t n, const float *s,
-                                                             const float *b, int has_s, int has_b) {
-  size_t j = 0;
-  for (; j + 16 <= n; j += 16) {
-    float t[16];
-    for (int l = 0; l < 16; l++)
-      t[l] = x[j + l];
-    if (has_s)
-      for (int l = 0; l < 16; l++)
-        t[l] *= s[j + l];
-    if (has_b)
-      for (int l = 0; l < 16; l++)
-        t[l] += b[j + l];
-    for (int l = 0; l < 16; l++)
-      y[j + l] = t[l];
-  }
-  for (; j < n; j++) {
-    float v = x[j];
-    if (has_s) v *= s[j];
-    if (has_b) v += b[j];
-    y[j] = v;
-  }
-}
-
-/* rows rows of cols, then a last partial row of tail elements. */
-XK_CLONES static void affine_rows(const float *x, float *y, size_t rows, size_t cols, size_t tail, const float *s,
-                                  const float *b) {
-  size_t n = rows * cols;
-  if (s && b) {
-    for (size_t r = 0; r < rows; r++)
-      affine_row(x + r * cols, y + r * cols, cols, s, b, 1, 1);
-    affine_row(x + n, y + n, tail, s, b, 1, 1);
-  } else if (s) {
-    for (size_t r = 0; r < rows; r++)
-      affine_row(x + r * cols, y + r * cols, cols, s, b, 1, 0);
-    affine_row(x + n, y + n, tail, s, b, 1, 0);
-  } else {
-    for (size_t r = 0; r < rows; r++)
-      affine_row(x + r * cols, y + r * cols, cols, s, b, 0, 1);
-    affine_row(x + n, y + n, tail, s, b, 0, 1);
-  }
-}
-
-/* Fewer than 16 channels would leave the vector loop nothing to do, so such rows are processed as a flat array in
- * periods of lcm(cols, 16) elements, with scale and bias repeated to that length. */
-#define AFFINE_MAX_PERIOD 240
-
-struct affine_ctx {
-  const float *x;
-  float *y;
-  size_t total; /* elements */
-  size_t period;
-  const float *s, *b;
-};
-
-/* Periods [p0, p0+np); the one past the end is the partial tail. */
-static void affine_task(void *p, size_t p0, size_t np) {
-  const struct affine_ctx *a = p;
-  size_t start = p0 * a->period, full = (a->total - start) / a->period;
-  size_t rows = np < full ? np : full;
-  size_t tail = np > full ? a->total - start - full * a->period : 0;
-  affine_rows(a->x + start, a->y + start, rows, a->period, tail, a->s, a->b);
-}
-
-void cl_xk_channel_affine(pthreadpool_t tp, const float *x, float *y, size_t rows, size_t cols, const float *scale,
-                          const float *bias) {
-  float sp[AFFINE_MAX_PERIOD], bp[AFFINE_MAX_PERIOD];
-  struct affine_ctx a = {x, y, rows * cols, cols, scale, bias};
-  if (a.total == 0) return;
-  if (!scale && !bias) {
-    if (x != y) memmove(y, x, a.total * sizeof(float));
-    return;
-  }
-  if (cols < 16) {
-    a.period = cols * 16 / gcd(cols, 16);
-    for (size_t i = 0; i < a.period; i++) {
-      if (scale) sp[i] = scale[i % cols];
-      if (bias) bp[i] = bias[i % cols];
-    }
-    a.s = scale ? sp : NULL;
-    a.b = bias ? bp : NULL;
-  }
-  tp = pool_for(tp, a.total * sizeof(float), MIN_PARALLEL_BYTES);
-  pthreadpool_parallelize_1d_tile_1d(tp, affine_task, &a, (a.total + a.period - 1) / a.period,
-                                     max_sz(1, EW_TILE / a.period), 0);
 }

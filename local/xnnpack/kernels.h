@@ -31,12 +31,4 @@ void cl_xk_resize_nearest_nhwc(pthreadpool_t tp, const float *src, float *dst, s
 void cl_xk_matmul(pthreadpool_t tp, size_t batch, size_t m, size_t n, size_t k, const float *a, size_t a_stride,
                   const float *bm, size_t b_stride, float *c);
 
-/* y = min(max(alpha*x + beta, 0), 1) (ONNX HardSigmoid) over n floats; x == y is allowed. */
-void cl_xk_hardsigmoid(pthreadpool_t tp, const float *x, float *y, size_t n, float alpha, float beta);
-
-/* y[i][j] = x[i][j] * scale[j] + bias[j] for i < rows, j < cols (per-channel affine on the last axis); scale or
- * bias NULL means 1 or 0. x == y is allowed. */
-void cl_xk_channel_affine(pthreadpool_t tp, const float *x, float *y, size_t rows, size_t cols, const float *scale,
-                          const float *bias);
-
 #endif

@@ -253,84 +253,12 @@ static void test_matmul_caller(void **state) {
 }
 static void test_matmul_pool(void **state) { run_matmul(*state); }
 
-/* ---- elementwise ---- */
-
-static void assert_close(const float *got, const float *want, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    if (fabsf(got[i] - want[i]) > 1e-6f * (1.0f + fabsf(want[i])))
-      fail_msg("element %zu of %zu: %g, want %g", i, n, got[i], want[i]);
-}
-
-static void run_hardsigmoid(pthreadpool_t tp) {
-  static const size_t sizes[] = {0, 1, 15, 16, 17, 33, 1000, 100003};
-  for (size_t t = 0; t < sizeof sizes / sizeof sizes[0]; t++) {
-    size_t n = sizes[t];
-    float *x = xmalloc(n * sizeof(float)), *y = xmalloc(n * sizeof(float)), *want = xmalloc(n * sizeof(float));
-    fill(x, n);
-    for (size_t i = 0; i < n; i++)
-      want[i] = fminf(fmaxf(0.2f * x[i] + 0.5f, 0.0f), 1.0f);
-    cl_xk_hardsigmoid(tp, x, y, n, 0.2f, 0.5f);
-    assert_close(y, want, n);
-    cl_xk_hardsigmoid(tp, x, x, n, 0.2f, 0.5f); /* in place */
-    assert_close(x, want, n);
-    free(x);
-    free(y);
-    free(want);
-  }
-}
-
-static void test_hardsigmoid_caller(void **state) {
-  (void)state;
-  run_hardsigmoid(NULL);
-}
-static void test_hardsigmoid_pool(void **state) { run_hardsigmoid(*state); }
-
-static void check_affine(pthreadpool_t tp, size_t rows, size_t cols, int has_s, int has_b, int in_place) {
-  size_t n = rows * cols;
-  float *x = xmalloc(n * sizeof(float)), *y = xmalloc(n * sizeof(float)), *want = xmalloc(n * sizeof(float));
-  float *s = xmalloc(cols * sizeof(float)), *b = xmalloc(cols * sizeof(float));
-  fill(x, n);
-  fill(s, cols);
-  fill(b, cols);
-  for (size_t i = 0; i < rows; i++)
-    for (size_t j = 0; j < cols; j++) {
-      float v = x[i * cols + j];
-      if (has_s) v *= s[j];
-      if (has_b) v += b[j];
-      want[i * cols + j] = v;
-    }
-  float *out = in_place ? x : y;
-  cl_xk_channel_affine(tp, x, out, rows, cols, has_s ? s : NULL, has_b ? b : NULL);
-  assert_close(out, want, n);
-  free(x);
-  free(y);
-  free(want);
-  free(s);
-  free(b);
-}
-
-static void run_affine(pthreadpool_t tp) {
-  static const size_t shapes[][2] = {{0, 5},  {5, 0},     {1, 1},     {7, 3},    {100, 16}, {33, 17},
-                                     {1, 15}, {1000, 96}, {20000, 3}, {4001, 5}, {3, 1000}, {70000, 1}};
-  for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
-    for (int mode = 0; mode < 8; mode++)
-      check_affine(tp, shapes[i][0], shapes[i][1], mode & 1, (mode >> 1) & 1, (mode >> 2) & 1);
-}
-
-static void test_affine_caller(void **state) {
-  (void)state;
-  run_affine(NULL);
-}
-static void test_affine_pool(void **state) { run_affine(*state); }
-
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_transposes_caller),  cmocka_unit_test(test_transposes_pool),
-      cmocka_unit_test(test_concat_caller),      cmocka_unit_test(test_concat_pool),
-      cmocka_unit_test(test_resize_caller),      cmocka_unit_test(test_resize_pool),
-      cmocka_unit_test(test_matmul_caller),      cmocka_unit_test(test_matmul_pool),
-      cmocka_unit_test(test_hardsigmoid_caller), cmocka_unit_test(test_hardsigmoid_pool),
-      cmocka_unit_test(test_affine_caller),      cmocka_unit_test(test_affine_pool),
+      cmocka_unit_test(test_transposes_caller), cmocka_unit_test(test_transposes_pool),
+      cmocka_unit_test(test_concat_caller),     cmocka_unit_test(test_concat_pool),
+      cmocka_unit_test(test_resize_caller),     cmocka_unit_test(test_resize_pool),
+      cmocka_unit_test(test_matmul_caller),     cmocka_unit_test(test_matmul_pool),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
