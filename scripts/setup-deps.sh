@@ -9,7 +9,9 @@ pkgs=(
   libxnnpack-dev libpthreadpool-dev                   # the cpu backend (XNNPACK and its thread pool)
   libuv1-dev libssl-dev libnghttp2-dev                # the remote path: event loop, TLS, HTTP/2
   libjansson-dev                                      # JSON in the tools and the gateway
-  curl nghttp2-client openssl                         # real HTTP/2 peers and certificates in the tests
+  libvulkan-dev glslc mesa-vulkan-drivers             # the gpu backend: loader, GLSL -> SPIR-V, lavapipe
+  curl nghttp2-client nghttp2-server openssl          # real HTTP/2 peers and certificates in the tests
+  haproxy                                             # a real load balancer in front of a gateway fleet
   libcmocka-dev libonnx-testdata                      # unit tests, ONNX node conformance tests
   ca-certificates                                     # npm over TLS
 )

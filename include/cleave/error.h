@@ -28,7 +28,17 @@ extern "C" {
   XX(RANGE, -13, "value out of range")                                                                         \
   XX(LIMIT, -14, "size limit exceeded")                                                                        \
   XX(BACKEND, -15, "device backend failure")                                                                   \
-  XX(NODEVICE, -16, "no such device")
+  XX(NODEVICE, -16, "no such device")                                                                          \
+  XX(CONNREFUSED, -17, "connection refused")                                                                   \
+  XX(TLS, -18, "TLS handshake or certificate verification failed")                                             \
+  XX(HTTP, -19, "server answered with an HTTP error status")                                                   \
+  XX(PROTO, -20, "protocol error")                                                                             \
+  XX(TIMEDOUT, -21, "timed out")                                                                               \
+  XX(CANCELED, -22, "canceled")                                                                                \
+  XX(NET, -23, "network error: connection reset or closed")                                                    \
+  XX(BUSY, -24, "server overloaded, retry later")                                                              \
+  XX(AUTH, -25, "not authorised")                                                                              \
+  XX(INFEASIBLE, -26, "no placement satisfies the constraints")
 
 #define CLEAVE_ERRNO_GEN(name, num, msg) CLEAVE_E##name = (num),
 typedef enum cleave_errno { CLEAVE_OK = 0, CLEAVE_ERRNO_MAP(CLEAVE_ERRNO_GEN) } cleave_errno;
