@@ -2,10 +2,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cut.h"
 #include "core/model.h"
 #include "local/device.h"
 
 #define MAX_DIM_OVERRIDES 16
+#define MAX_CUT_NAMES 1024
+
+typedef struct name_list {
+  char **names;
+  int n;
+} name_list;
 
 struct cleave_session_options {
   char *device;
@@ -13,6 +20,7 @@ struct cleave_session_options {
   char *dim_names[MAX_DIM_OVERRIDES];
   int64_t dim_values[MAX_DIM_OVERRIDES];
   int profiling;
+  name_list cut_in, cut_out; /* empty: the model's own inputs / outputs */
 };
 
 struct cleave_session {
@@ -22,6 +30,10 @@ struct cleave_session {
   void *dev_state;
   void *exe;
   int *nodes;
+  int n_nodes;
+  int *in_ids, *out_ids; /* the values the session is fed and hands back */
+  int n_in, n_out;
+  cleave_tensor *in_meta, *out_meta;
   int64_t *sym_fixed; /* per symbol: value fixed by the options, or -1 */
   int profiling;
   /* run scratch, allocated once so that a run with a reused result allocates nothing */
@@ -52,10 +64,47 @@ int cleave_session_options_new(cleave_session_options **out) {
   return *out ? 0 : CLEAVE_ENOMEM;
 }
 
+static void names_clear(name_list *l) {
+  for (int i = 0; i < l->n; i++)
+    free(l->names[i]);
+  free(l->names);
+  l->names = NULL;
+  l->n = 0;
+}
+
+static int names_set(name_list *l, const char *const *names, int n) {
+  if (n < 0 || n > MAX_CUT_NAMES || (n && !names)) return CLEAVE_EINVAL;
+  for (int i = 0; i < n; i++)
+    if (!names[i] || !names[i][0]) return CLEAVE_EINVAL;
+  char **copy = n ? calloc((size_t)n, sizeof *copy) : NULL;
+  if (n && !copy) return CLEAVE_ENOMEM;
+  for (int i = 0; i < n; i++)
+    if (!(copy[i] = strdup(names[i]))) {
+      name_list tmp = {copy, i};
+      names_clear(&tmp);
+      return CLEAVE_ENOMEM;
+    }
+  names_clear(l);
+  l->names = copy;
+  l->n = n;
+  return 0;
+}
+
+int cleave_session_options_set_inputs(cleave_session_options *o, const char *const *names, int n) {
+  return o ? names_set(&o->cut_in, names, n) : CLEAVE_EINVAL;
+}
+
+int cleave_session_options_set_outputs(cleave_session_options *o, const char *const *names, int n) {
+  return o ? names_set(&o->cut_out, names, n) : CLEAVE_EINVAL;
+}
+
 void cleave_session_options_free(cleave_session_options *o) {
   if (!o) return;
+  names_clear(&o->cut_in);
+  names_clear(&o->cut_out);
   free(o->device);
-  for (int i = 0; i < o->n_dims; i++) free(o->dim_names[i]);
+  for (int i = 0; i < o->n_dims; i++)
+    free(o->dim_names[i]);
   free(o);
 }
 
@@ -87,12 +136,79 @@ void cleave_session_options_set_profiling(cleave_session_options *o, int on) {
 
 /* ---- session ---- */
 
+/* Value ids of names, or of the model's own values when the list is empty. */
+static int resolve_names(cleave_session *s, const name_list *l, const int *model_ids, int n_model, bool in, int **ids,
+                         int *n) {
+  cleave_ctx *ctx = s->ctx;
+  const cl_graph *g = &s->model->graph;
+  int count = l->n ? l->n : n_model;
+  *ids = cl_malloc(ctx, sizeof(int) * ((size_t)count + 1));
+  if (!*ids) return cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
+  *n = count;
+  for (int i = 0; i < count; i++) {
+    if (!l->n) {
+      (*ids)[i] = model_ids[i];
+      continue;
+    }
+    int v = cl_graph_find_value(g, l->names[i]);
+    if (v < 0)
+      return cl_err(ctx, CLEAVE_ENOTFOUND, "the model has no tensor named '%s' (named as %s)", l->names[i],
+                    in ? "an input" : "an output");
+    for (int k = 0; k < i; k++)
+      if ((*ids)[k] == v) return cl_err(ctx, CLEAVE_EINVAL, "tensor '%s' is named twice", l->names[i]);
+    (*ids)[i] = v;
+  }
+  return 0;
+}
+
+static int fill_meta(cleave_session *s, const int *ids, int n, cleave_tensor **out) {
+  const cl_graph *g = &s->model->graph;
+  *out = cl_calloc(s->ctx, (size_t)n + 1, sizeof **out);
+  if (!*out) return cl_err(s->ctx, CLEAVE_ENOMEM, "out of memory");
+  for (int i = 0; i < n; i++) {
+    const cl_value *v = &g->values[ids[i]];
+    cleave_tensor *t = &(*out)[i];
+    t->name = v->name;
+    t->dtype = (cleave_dtype)v->dtype;
+    t->ndim = v->shape.ndim;
+    for (int d = 0; d < v->shape.ndim && d < CL_MAX_DIMS; d++)
+      t->dims[d] = v->shape.d[d] >= 0 ? v->shape.d[d] : -1;
+  }
+  return 0;
+}
+
+/* The values the session is fed and hands back, and the minimal set of nodes between them. */
+static int resolve_cut(cleave_session *s, const cleave_session_options *opt) {
+  static const name_list none = {0};
+  const cl_graph *g = &s->model->graph;
+  int rc = resolve_names(s, opt ? &opt->cut_in : &none, g->inputs, g->n_inputs, true, &s->in_ids, &s->n_in);
+  if (!rc)
+    rc = resolve_names(s, opt ? &opt->cut_out : &none, g->outputs, g->n_outputs, false, &s->out_ids, &s->n_out);
+  if (!rc) rc = cl_graph_cut(s->ctx, g, s->in_ids, s->n_in, s->out_ids, s->n_out, s->nodes, &s->n_nodes);
+  if (!rc) rc = fill_meta(s, s->in_ids, s->n_in, &s->in_meta);
+  if (!rc) rc = fill_meta(s, s->out_ids, s->n_out, &s->out_meta);
+  return rc;
+}
+
+int cleave_session_num_inputs(const cleave_session *s) { return s ? s->n_in : 0; }
+int cleave_session_num_outputs(const cleave_session *s) { return s ? s->n_out : 0; }
+const cleave_tensor *cleave_session_input(const cleave_session *s, int i) {
+  return s && i >= 0 && i < s->n_in ? &s->in_meta[i] : NULL;
+}
+const cleave_tensor *cleave_session_output(const cleave_session *s, int i) {
+  return s && i >= 0 && i < s->n_out ? &s->out_meta[i] : NULL;
+}
+
 void cleave_session_free(cleave_session *s) {
   if (!s) return;
   cleave_ctx *ctx = s->ctx;
   if (s->exe) s->dev->release(s->exe);
   if (s->dev_state) s->dev->destroy(s->dev_state);
   cl_free(ctx, s->nodes);
+  cl_free(ctx, s->in_ids);
+  cl_free(ctx, s->out_ids);
+  cl_free(ctx, s->in_meta);
+  cl_free(ctx, s->out_meta);
   cl_free(ctx, s->sym_fixed);
   cl_free(ctx, s->in);
   cl_free(ctx, s->given);
@@ -117,16 +233,15 @@ int cleave_session_new(cleave_ctx *ctx, cleave_model *model, const cleave_sessio
   s->profiling = opt ? opt->profiling : 0;
   s->nodes = cl_malloc(ctx, sizeof(int) * (size_t)(g->n_nodes + 1));
   s->sym_fixed = cl_malloc(ctx, sizeof(int64_t) * (size_t)(g->n_symbols + 1));
-  s->in = cl_calloc(ctx, (size_t)g->n_inputs + 1, sizeof *s->in);
-  s->given = cl_calloc(ctx, (size_t)g->n_inputs + 1, sizeof *s->given);
   s->sym_seen = cl_malloc(ctx, sizeof(int64_t) * (size_t)(g->n_symbols + 1));
   s->timings = s->profiling ? cl_calloc(ctx, 2 * (size_t)g->n_nodes + 1, sizeof *s->timings) : NULL;
   int rc;
-  if (!s->nodes || !s->sym_fixed || !s->in || !s->given || !s->sym_seen || (s->profiling && !s->timings)) {
+  if (!s->nodes || !s->sym_fixed || !s->sym_seen || (s->profiling && !s->timings)) {
     rc = cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
     goto fail;
   }
-  for (int i = 0; i < g->n_symbols; i++) s->sym_fixed[i] = -1;
+  for (int i = 0; i < g->n_symbols; i++)
+    s->sym_fixed[i] = -1;
   for (int i = 0; opt && i < opt->n_dims; i++) {
     int id = -1;
     for (int k = 0; k < g->n_symbols; k++)
@@ -137,22 +252,29 @@ int cleave_session_new(cleave_ctx *ctx, cleave_model *model, const cleave_sessio
     }
     s->sym_fixed[id] = opt->dim_values[i];
   }
+  if ((rc = resolve_cut(s, opt))) goto fail;
+  s->in = cl_calloc(ctx, (size_t)s->n_in + 1, sizeof *s->in);
+  s->given = cl_calloc(ctx, (size_t)s->n_in + 1, sizeof *s->given);
+  if (!s->in || !s->given) {
+    rc = cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
+    goto fail;
+  }
   if ((rc = dev->create(ctx, &s->dev_state))) goto fail;
-  for (int i = 0; i < g->n_nodes; i++) {
+  for (int k = 0; k < s->n_nodes; k++) {
+    const cl_node *n = &g->nodes[s->nodes[k]];
     char why[256];
-    if (!dev->supports(s->dev_state, g, &g->nodes[i], why, sizeof why)) {
-      rc = cl_node_err(ctx, &g->nodes[i], CLEAVE_EUNSUPPORTED, "device '%s' cannot run it: %s", dev->name, why);
+    if (!dev->supports(s->dev_state, g, n, why, sizeof why)) {
+      rc = cl_node_err(ctx, n, CLEAVE_EUNSUPPORTED, "device '%s' cannot run it: %s", dev->name, why);
       goto fail;
     }
-    s->nodes[i] = i;
   }
   cl_segment seg = {.graph = g,
                     .nodes = s->nodes,
-                    .n_nodes = g->n_nodes,
-                    .inputs = g->inputs,
-                    .n_inputs = g->n_inputs,
-                    .outputs = g->outputs,
-                    .n_outputs = g->n_outputs};
+                    .n_nodes = s->n_nodes,
+                    .inputs = s->in_ids,
+                    .n_inputs = s->n_in,
+                    .outputs = s->out_ids,
+                    .n_outputs = s->n_out};
   if ((rc = dev->compile(s->dev_state, &seg, &s->exe))) goto fail;
   *out = s;
   return 0;
@@ -166,7 +288,8 @@ fail:
 void cleave_result_free(cleave_result *r) {
   if (!r) return;
   cleave_ctx *ctx = r->ctx;
-  for (int i = 0; r->data && i < r->n_data; i++) cl_tensor_release(ctx, &r->data[i]);
+  for (int i = 0; r->data && i < r->n_data; i++)
+    cl_tensor_release(ctx, &r->data[i]);
   cl_free(ctx, r->data);
   cl_free(ctx, r->cap);
   cl_free(ctx, r->outputs);
@@ -206,11 +329,11 @@ static int check_input(cleave_session *s, const cl_value *v, const cleave_tensor
     return cl_err(ctx, CLEAVE_ESHAPE, "input '%s' has invalid rank %d", v->name, t->ndim);
   cl_shape_str(&v->shape, want, sizeof want, g->symbols);
   cl_dims_str(t->ndim, t->dims, got, sizeof got);
-  if (t->ndim != v->shape.ndim)
+  if (v->shape.ndim >= 0 && t->ndim != v->shape.ndim)
     return cl_err(ctx, CLEAVE_ESHAPE, "input '%s' has shape %s; the model expects %s", v->name, got, want);
   int64_t numel = 1;
   for (int d = 0; d < t->ndim; d++) {
-    int64_t want_d = v->shape.d[d], dim = t->dims[d];
+    int64_t want_d = v->shape.ndim >= 0 ? v->shape.d[d] : CL_DIM_UNKNOWN, dim = t->dims[d];
     if (dim < 0 || cl_mul_i64(numel, dim, &numel))
       return cl_err(ctx, CLEAVE_ESHAPE, "input '%s' has invalid dims %s", v->name, got);
     if (CL_DIM_IS_SYM(want_d)) {
@@ -241,15 +364,15 @@ static cleave_result *result_new(cleave_session *s) {
   if (!r) return NULL;
   r->ctx = ctx;
   r->session = s;
-  r->data = cl_calloc(ctx, (size_t)g->n_outputs + 1, sizeof *r->data);
-  r->cap = cl_calloc(ctx, (size_t)g->n_outputs + 1, sizeof *r->cap);
-  r->outputs = cl_calloc(ctx, (size_t)g->n_outputs + 1, sizeof *r->outputs);
+  r->data = cl_calloc(ctx, (size_t)s->n_out + 1, sizeof *r->data);
+  r->cap = cl_calloc(ctx, (size_t)s->n_out + 1, sizeof *r->cap);
+  r->outputs = cl_calloc(ctx, (size_t)s->n_out + 1, sizeof *r->outputs);
   r->profile = s->profiling ? cl_calloc(ctx, 2 * (size_t)g->n_nodes + 1, sizeof *r->profile) : NULL;
   if (!r->data || !r->cap || !r->outputs || (s->profiling && !r->profile)) {
     cleave_result_free(r);
     return NULL;
   }
-  r->n_data = g->n_outputs;
+  r->n_data = s->n_out;
   return r;
 }
 
@@ -257,17 +380,19 @@ static cleave_result *result_new(cleave_session *s) {
 static int bind_inputs(cleave_session *s, const cleave_tensor *inputs, size_t n_inputs) {
   cleave_ctx *ctx = s->ctx;
   const cl_graph *g = &s->model->graph;
-  memset(s->given, 0, sizeof *s->given * (size_t)g->n_inputs);
-  for (int i = 0; i < g->n_symbols; i++) s->sym_seen[i] = -1;
+  memset(s->given, 0, sizeof *s->given * (size_t)s->n_in);
+  for (int i = 0; i < g->n_symbols; i++)
+    s->sym_seen[i] = -1;
   for (size_t k = 0; k < n_inputs; k++) {
     const cleave_tensor *t = &inputs[k];
     int idx = -1;
-    for (int i = 0; i < g->n_inputs && t->name; i++)
-      if (strcmp(g->values[g->inputs[i]].name, t->name) == 0) idx = i;
+    for (int i = 0; i < s->n_in && t->name; i++)
+      if (strcmp(g->values[s->in_ids[i]].name, t->name) == 0) idx = i;
     if (idx < 0)
-      return cl_err(ctx, CLEAVE_ENOTFOUND, "the model has no input named '%s'", t->name ? t->name : "(null)");
+      return cl_err(ctx, CLEAVE_ENOTFOUND, "the %s has no input named '%s'",
+                    s->n_nodes < g->n_nodes ? "session" : "model", t->name ? t->name : "(null)");
     if (s->given[idx]) return cl_err(ctx, CLEAVE_EINVAL, "input '%s' is given twice", t->name);
-    int rc = check_input(s, &g->values[g->inputs[idx]], t, s->sym_seen);
+    int rc = check_input(s, &g->values[s->in_ids[idx]], t, s->sym_seen);
     if (rc) return rc;
     s->given[idx] = true;
     cl_tensor *in = &s->in[idx];
@@ -277,8 +402,8 @@ static int bind_inputs(cleave_session *s, const cleave_tensor *inputs, size_t n_
     in->data = t->data;
     in->nbytes = t->nbytes;
   }
-  for (int i = 0; i < g->n_inputs; i++)
-    if (!s->given[i]) return cl_err(ctx, CLEAVE_EMISSING, "input '%s' is missing", g->values[g->inputs[i]].name);
+  for (int i = 0; i < s->n_in; i++)
+    if (!s->given[i]) return cl_err(ctx, CLEAVE_EMISSING, "input '%s' is missing", g->values[s->in_ids[i]].name);
   return 0;
 }
 
@@ -298,17 +423,17 @@ int cleave_run_into(cleave_session *s, const cleave_tensor *inputs, size_t n_inp
   if (rc) goto out;
   cl_exec_io io = {.inputs = s->in, .outputs = r->data, .out_cap = r->cap, .timings = s->timings};
   if ((rc = s->dev->run(s->exe, &io))) goto out;
-  for (int i = 0; i < g->n_outputs; i++) {
+  for (int i = 0; i < s->n_out; i++) {
     cleave_tensor *o = &r->outputs[i];
     const cl_tensor *d = &r->data[i];
-    o->name = g->values[g->outputs[i]].name;
+    o->name = g->values[s->out_ids[i]].name;
     o->dtype = (cleave_dtype)d->dtype;
     o->ndim = d->ndim;
     memcpy(o->dims, d->dims, sizeof o->dims);
     o->data = d->data;
     o->nbytes = d->nbytes;
   }
-  r->n_outputs = g->n_outputs;
+  r->n_outputs = s->n_out;
   for (int i = 0; s->timings && i < io.n_timings && i < 2 * g->n_nodes; i++) {
     const cl_exec_timing *t = &s->timings[i];
     const cl_node *n = &g->nodes[t->node];

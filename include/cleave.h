@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "cleave/error.h"
+#include "cleave/policy.h"
 #include "cleave/tensor.h"
 
 #ifdef __cplusplus
@@ -127,6 +128,14 @@ CLEAVE_API int cleave_session_options_set_device(cleave_session_options *opt, co
 CLEAVE_API int cleave_session_options_set_dim(cleave_session_options *opt, const char *dim_name, int64_t value);
 /* Records per-node timings on every run (cleave_result_profile()). Default off. */
 CLEAVE_API void cleave_session_options_set_profiling(cleave_session_options *opt, int on);
+/* Runs only part of the model: the session is fed the tensors named in inputs (graph inputs or intermediate
+ * tensors) and hands back the tensors named in outputs (any tensors), running just the nodes between them. n = 0
+ * keeps the model's own inputs (or outputs). This is how a model is cut for partial offload: one side computes
+ * an intermediate tensor, the other continues from it. The names are copied. Errors at session creation:
+ * CLEAVE_ENOTFOUND (no tensor of that name), CLEAVE_EMISSING (an output needs a model input that is not among
+ * inputs), CLEAVE_EINVAL (a name given twice, a constant as an input). Returns 0, CLEAVE_EINVAL or CLEAVE_ENOMEM. */
+CLEAVE_API int cleave_session_options_set_inputs(cleave_session_options *opt, const char *const *names, int n);
+CLEAVE_API int cleave_session_options_set_outputs(cleave_session_options *opt, const char *const *names, int n);
 
 typedef struct cleave_session cleave_session;
 
@@ -136,6 +145,13 @@ typedef struct cleave_session cleave_session;
 CLEAVE_API int cleave_session_new(cleave_ctx *ctx, cleave_model *model, const cleave_session_options *opt,
                        cleave_session **out);
 CLEAVE_API void cleave_session_free(cleave_session *s);
+/* The tensors the session is fed and hands back (the model's own unless the options cut it), as metadata: data
+ * NULL, dims -1 where unknown or symbolic, ndim -1 when even the rank is unknown. Valid as long as the session;
+ * NULL when i is out of range. */
+CLEAVE_API int cleave_session_num_inputs(const cleave_session *s);
+CLEAVE_API int cleave_session_num_outputs(const cleave_session *s);
+CLEAVE_API const cleave_tensor *cleave_session_input(const cleave_session *s, int i);
+CLEAVE_API const cleave_tensor *cleave_session_output(const cleave_session *s, int i);
 
 /* ---- results ------------------------------------------------------------------------------------------ */
 
