@@ -11,4 +11,9 @@ struct cleave_model {
   cleave_tensor *outputs;
 };
 
+/* Checks inputs as a run of s would (names, dtypes, shapes, sizes), without running. 0 or the run's error. */
+int cl_session_check_inputs(cleave_session *s, const cleave_tensor *inputs, size_t n_inputs);
+/* The model a session runs. */
+cleave_model *cl_session_model(const cleave_session *s);
+
 #endif

@@ -171,8 +171,10 @@ static int fill_meta(cleave_session *s, const int *ids, int n, cleave_tensor **o
     t->name = v->name;
     t->dtype = (cleave_dtype)v->dtype;
     t->ndim = v->shape.ndim;
-    for (int d = 0; d < v->shape.ndim && d < CL_MAX_DIMS; d++)
+    for (int d = 0; d < v->shape.ndim && d < CL_MAX_DIMS; d++) {
       t->dims[d] = v->shape.d[d] >= 0 ? v->shape.d[d] : -1;
+      if (CL_DIM_IS_SYM(v->shape.d[d])) t->dim_names[d] = g->symbols[CL_DIM_SYM_ID(v->shape.d[d])];
+    }
   }
   return 0;
 }
@@ -406,6 +408,12 @@ static int bind_inputs(cleave_session *s, const cleave_tensor *inputs, size_t n_
     if (!s->given[i]) return cl_err(ctx, CLEAVE_EMISSING, "input '%s' is missing", g->values[s->in_ids[i]].name);
   return 0;
 }
+
+int cl_session_check_inputs(cleave_session *s, const cleave_tensor *inputs, size_t n_inputs) {
+  return bind_inputs(s, inputs, n_inputs);
+}
+
+cleave_model *cl_session_model(const cleave_session *s) { return s->model; }
 
 int cleave_run_into(cleave_session *s, const cleave_tensor *inputs, size_t n_inputs, cleave_result **result) {
   if (!s || !result || (n_inputs && !inputs))

@@ -14,7 +14,6 @@
 #include <stdio.h>
 
 #include "cleave/error.h"
-#include "cleave/policy.h"
 #include "cleave/tensor.h"
 
 #ifdef __cplusplus

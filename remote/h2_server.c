@@ -2,7 +2,9 @@
 #include "remote/h2_server.h"
 
 #include <nghttp2/nghttp2.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "remote/tls.h"
@@ -18,7 +20,8 @@ typedef struct conn conn;
 
 struct stream {
   int32_t id;
-  conn *c;
+  conn *c; /* NULL once the stream closed under a deferred exchange */
+  cleave_ctx *ctx;
   stream *next;
   char *method, *path;
   cl_h2_header headers[CL_H2_MAX_HEADERS];
@@ -26,9 +29,16 @@ struct stream {
   uint8_t *body;
   size_t body_len, body_cap;
   bool too_big, bad;
+  bool deferred; /* the handler answers later, through cl_h2_pending_complete */
+  cl_h2_request req;
   cl_h2_response res;
   size_t sent;
   char status[8], length[24];
+};
+
+/* A deferred exchange is its stream: it outlives the stream's closing (c == NULL then) until it is completed. */
+struct cl_h2_pending {
+  stream s;
 };
 
 struct conn {
@@ -40,6 +50,7 @@ struct conn {
   stream *streams;
   int n_streams;
   bool closing, goaway;
+  char peer[64];
   uv_shutdown_t shut;
   char buf[READ_CHUNK];
 };
@@ -189,14 +200,57 @@ static ssize_t read_body(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t l
   return (ssize_t)n;
 }
 
+int cl_h2_add_header(cl_h2_response *res, const char *name, const char *fmt, ...) {
+  if (res->n_extra == (int)(sizeof res->extra / sizeof res->extra[0])) return CLEAVE_ELIMIT;
+  size_t room = sizeof res->scratch - res->scratch_used;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(res->scratch + res->scratch_used, room, fmt, ap);
+  va_end(ap);
+  if (n < 0 || (size_t)n >= room) return CLEAVE_ELIMIT;
+  res->extra[res->n_extra++] = (cl_h2_header){name, res->scratch + res->scratch_used};
+  res->scratch_used += (size_t)n + 1;
+  return 0;
+}
+
+cl_h2_pending *cl_h2_defer(cl_h2_response *res) {
+  stream *s = (stream *)((char *)res - offsetof(stream, res));
+  s->deferred = true;
+  return (cl_h2_pending *)s;
+}
+
+bool cl_h2_is_deferred(const cl_h2_response *res) {
+  const stream *s = (const stream *)((const char *)res - offsetof(stream, res));
+  return s->deferred;
+}
+
+const cl_h2_request *cl_h2_pending_request(cl_h2_pending *p) { return &p->s.req; }
+cl_h2_response *cl_h2_pending_response(cl_h2_pending *p) { return &p->s.res; }
+bool cl_h2_pending_alive(const cl_h2_pending *p) { return p->s.c != NULL; }
+
+static void submit(conn *c, stream *s);
+
+void cl_h2_pending_complete(cl_h2_pending *p) {
+  stream *s = &p->s;
+  s->deferred = false;
+  if (!s->c) { /* the stream closed while the work ran: nobody to answer */
+    stream_free(s->ctx, s);
+    return;
+  }
+  conn *c = s->c;
+  submit(c, s);
+  flush(c);
+}
+
 static void respond(conn *c, stream *s) {
   cleave_ctx *ctx = c->srv->ctx;
-  cl_h2_request req = {.method = s->method ? s->method : "",
-                       .path = s->path ? s->path : "",
-                       .headers = s->headers,
-                       .n_headers = s->n_headers,
-                       .body = s->body,
-                       .body_len = s->body_len};
+  s->req = (cl_h2_request){.method = s->method ? s->method : "",
+                           .path = s->path ? s->path : "",
+                           .headers = s->headers,
+                           .n_headers = s->n_headers,
+                           .body = s->body,
+                           .body_len = s->body_len,
+                           .peer = c->peer};
   cl_h2_response *res = &s->res;
   res->status = 500;
   if (s->bad)
@@ -204,18 +258,23 @@ static void respond(conn *c, stream *s) {
   else if (s->too_big)
     cl_h2_error(ctx, res, 413, "request body over the server's limit");
   else
-    c->srv->cfg.handler(c->srv->cfg.user, &req, res);
+    c->srv->cfg.handler(c->srv->cfg.user, &s->req, res);
+  if (!s->deferred) submit(c, s);
+}
+
+static void submit(conn *c, stream *s) {
+  cl_h2_response *res = &s->res;
   if (res->status < 100 || res->status > 999) res->status = 500;
   snprintf(s->status, sizeof s->status, "%d", res->status);
   snprintf(s->length, sizeof s->length, "%zu", res->body_len);
   const char *ct = res->content_type ? res->content_type : "application/json";
-  nghttp2_nv nv[3 + 4];
+  nghttp2_nv nv[3 + sizeof res->extra / sizeof res->extra[0]];
   int n = 0;
 #define NV(k, v) nv[n++] = (nghttp2_nv){(uint8_t *)(k), (uint8_t *)(v), strlen(k), strlen(v), NGHTTP2_NV_FLAG_NONE}
   NV(":status", s->status);
   NV("content-type", ct);
   NV("content-length", s->length);
-  for (int i = 0; i < res->n_extra && i < 4; i++)
+  for (int i = 0; i < res->n_extra && i < (int)(sizeof res->extra / sizeof res->extra[0]); i++)
     NV(res->extra[i].name, res->extra[i].value);
 #undef NV
   nghttp2_data_provider dp = {.source.ptr = s, .read_callback = read_body};
@@ -233,6 +292,7 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *f, void *u
   }
   s->id = f->hd.stream_id;
   s->c = c;
+  s->ctx = c->srv->ctx;
   s->next = c->streams;
   c->streams = s;
   c->n_streams++;
@@ -253,6 +313,21 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t 
   } else if (namelen == 5 && memcmp(name, ":path", 5) == 0) {
     cl_free(ctx, s->path);
     if (!(s->path = dup_bytes(ctx, value, valuelen))) s->bad = true;
+  } else if (namelen == 14 && memcmp(name, "content-length", 14) == 0 && !s->body) {
+    /* reserve the body once instead of growing it, or refuse it before it arrives */
+    char num[24];
+    size_t k = valuelen < sizeof num - 1 ? valuelen : sizeof num - 1;
+    memcpy(num, value, k);
+    num[k] = 0;
+    char *end;
+    unsigned long long want = strtoull(num, &end, 10);
+    if (*end || !k) {
+      s->bad = true;
+    } else if (want > c->srv->cfg.max_body) {
+      s->too_big = true;
+    } else if (want) {
+      if ((s->body = cl_malloc(ctx, (size_t)want))) s->body_cap = (size_t)want;
+    }
   } else if (namelen && name[0] != ':') {
     if (s->n_headers == CL_H2_MAX_HEADERS) {
       s->bad = true;
@@ -323,7 +398,10 @@ static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t code, void 
       break;
     }
   c->n_streams--;
-  stream_free(c->srv->ctx, s);
+  if (s->deferred)
+    s->c = NULL; /* freed when the handler completes it */
+  else
+    stream_free(c->srv->ctx, s);
   return 0;
 }
 
@@ -418,7 +496,10 @@ static void on_closed(uv_handle_t *h) {
   cleave_ctx *ctx = s->ctx;
   while (c->streams) {
     stream *n = c->streams->next;
-    stream_free(ctx, c->streams);
+    if (c->streams->deferred)
+      c->streams->c = NULL;
+    else
+      stream_free(ctx, c->streams);
     c->streams = n;
   }
   if (c->h2) nghttp2_session_del(c->h2);
@@ -473,6 +554,20 @@ static void on_connection(uv_stream_t *l, int status) {
     return;
   }
   uv_tcp_nodelay(&c->tcp, 1);
+  struct sockaddr_storage peer;
+  int plen = sizeof peer;
+  if (!uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&peer, &plen)) {
+    char ip[48] = "?";
+    int port = 0;
+    if (peer.ss_family == AF_INET6) {
+      uv_ip6_name((struct sockaddr_in6 *)&peer, ip, sizeof ip);
+      port = ntohs(((struct sockaddr_in6 *)&peer)->sin6_port);
+    } else {
+      uv_ip4_name((struct sockaddr_in *)&peer, ip, sizeof ip);
+      port = ntohs(((struct sockaddr_in *)&peer)->sin_port);
+    }
+    snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+  }
   if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read)) conn_close(c);
 }
 

@@ -1,7 +1,5 @@
-/* cleave-gateway: the edge server. This first slice serves the Open Inference Protocol's health and server
- * metadata endpoints over HTTP/2 and TLS, and drains gracefully on SIGTERM. */
+/* cleave-gateway: the edge server (remote/gateway.h holds everything it does). */
 #include <getopt.h>
-#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,115 +7,57 @@
 #include <uv.h>
 
 #include "cleave.h"
-#include "core/ctx.h"
-#include "remote/h2_server.h"
-#include "remote/tls.h"
+#include "remote/gateway.h"
 
-#define GATEWAY_NAME "cleave-gateway"
-#define DEFAULT_MAX_BODY (256u << 20)
-
-typedef struct gateway {
-  cleave_ctx *ctx;
-  uv_loop_t *loop;
-  cl_h2_server *srv;
+typedef struct app {
+  cl_gateway *gw;
   uv_signal_t sig_term, sig_int;
   bool stopping;
-} gateway;
+} app;
 
 static void usage(FILE *f) {
-  fprintf(f, "usage: cleave-gateway --listen HOST:PORT --cert CERT.pem --key KEY.pem [options]\n"
+  fprintf(f, "usage: cleave-gateway [--config FILE] [options]\n"
              "\n"
-             "Serves cleave's edge inference over HTTP/2 and TLS (Open Inference Protocol, KServe v2).\n"
+             "Serves inference over HTTP/2 and TLS with the Open Inference Protocol (KServe v2): whole models, and\n"
+             "any cut of a model for partial offload (the model addressed by its sha256).\n"
              "\n"
-             "options:\n"
+             "options (they override the config file):\n"
+             "  --config FILE        \"key = value\" lines: listen, cert, key, client_ca, token, models, backend,\n"
+             "                       max_concurrency, threads, queue_length, max_request_bytes, batch_window_ms,\n"
+             "                       max_batch, allow_upload, access_log (deploy/cleave-gateway.conf explains them)\n"
              "  --listen HOST:PORT   numeric address and port to listen on (port 0: any free port)\n"
              "  --cert FILE          server certificate chain (PEM)\n"
              "  --key FILE           its private key (PEM)\n"
+             "  --client-ca FILE     require client certificates signed by these CAs (mTLS)\n"
              "  --models DIR         model repository, DIR/<model>/<version>/model.onnx\n"
+             "  --backend NAME       device to run on: cpu (default), ref, gpu\n"
+             "  --token TOKEN        require \"Authorization: Bearer TOKEN\" (repeatable)\n"
+             "  --access-log FILE    one line per request (\"-\": stderr)\n"
              "  -h, --help           this text\n"
              "\n"
-             "When it is ready it prints \"listening on HOST:PORT\". SIGTERM or SIGINT stops accepting, lets open\n"
-             "requests finish and exits 0.\n"
+             "When it is ready it prints \"listening on HOST:PORT\". SIGTERM or SIGINT stops accepting, answers\n"
+             "what is queued or running, and exits 0.\n"
              "\n"
-             "example:\n"
+             "examples:\n"
              "  cleave-gateway --listen 127.0.0.1:8443 --cert server.pem --key server.key --models models/\n"
+             "  cleave-gateway --config /etc/cleave/gateway.conf\n"
              "\n"
              "exit codes: 0 after a clean shutdown, 1 the server could not start, 2 bad arguments\n");
 }
 
-static void send_json(cleave_ctx *ctx, cl_h2_response *res, int status, json_t *j) {
-  char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-  json_decref(j);
-  if (!text) {
-    cl_h2_error(ctx, res, 500, "out of memory");
-    return;
-  }
-  size_t n = strlen(text);
-  res->body = cl_malloc(ctx, n + 1);
-  if (!res->body) {
-    free(text);
-    cl_h2_error(ctx, res, 500, "out of memory");
-    return;
-  }
-  memcpy(res->body, text, n + 1);
-  free(text);
-  res->body_len = n;
-  res->status = status;
-  res->content_type = "application/json";
-}
-
-static void handle(void *user, const cl_h2_request *req, cl_h2_response *res) {
-  gateway *gw = user;
-  cleave_ctx *ctx = gw->ctx;
-  /* the path without its query */
-  char path[512];
-  size_t plen = strcspn(req->path, "?");
-  if (plen >= sizeof path) {
-    cl_h2_error(ctx, res, 414, "path too long");
-    return;
-  }
-  memcpy(path, req->path, plen);
-  path[plen] = 0;
-  bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
-  if (strcmp(path, "/v2/health/live") == 0 || strcmp(path, "/v2/health/ready") == 0) {
-    if (!get) {
-      cl_h2_error(ctx, res, 405, "use GET");
-      return;
-    }
-    bool live = strcmp(path, "/v2/health/live") == 0;
-    /* ready means accepting work: false while draining */
-    send_json(ctx, res, live || !gw->stopping ? 200 : 503,
-              json_pack("{s:b}", live ? "live" : "ready", live ? 1 : !gw->stopping));
-    return;
-  }
-  if (strcmp(path, "/v2") == 0) {
-    if (!get) {
-      cl_h2_error(ctx, res, 405, "use GET");
-      return;
-    }
-    send_json(ctx, res, 200,
-              json_pack("{s:s,s:s,s:[s]}", "name", GATEWAY_NAME, "version", cleave_version(), "extensions",
-                        "binary_tensor_data"));
-    return;
-  }
-  char msg[600];
-  snprintf(msg, sizeof msg, "no endpoint %s", path);
-  cl_h2_error(ctx, res, 404, msg);
-}
-
-static void on_server_done(void *arg) {
-  gateway *gw = arg;
-  gw->srv = NULL;
-  uv_close((uv_handle_t *)&gw->sig_term, NULL);
-  uv_close((uv_handle_t *)&gw->sig_int, NULL);
+static void on_gateway_closed(void *arg) {
+  app *a = arg;
+  a->gw = NULL;
+  uv_close((uv_handle_t *)&a->sig_term, NULL);
+  uv_close((uv_handle_t *)&a->sig_int, NULL);
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
-  gateway *gw = h->data;
-  if (gw->stopping) return;
-  gw->stopping = true;
+  app *a = h->data;
+  if (a->stopping) return;
+  a->stopping = true;
   fprintf(stderr, "cleave-gateway: %s, draining\n", signum == SIGTERM ? "SIGTERM" : "SIGINT");
-  cl_h2_server_shutdown(gw->srv, on_server_done, gw);
+  cl_gateway_shutdown(a->gw, on_gateway_closed, a);
 }
 
 static void log_stderr(void *user, cleave_log_level level, const char *msg) {
@@ -126,88 +66,122 @@ static void log_stderr(void *user, cleave_log_level level, const char *msg) {
   fprintf(stderr, "cleave-gateway: %s: %s\n", (unsigned)level < 4 ? names[level] : "log", msg);
 }
 
-static int split_host_port(const char *s, char *host, size_t hlen, int *port) {
-  const char *colon = strrchr(s, ':');
-  if (!colon || colon == s) return -1;
-  size_t n = (size_t)(colon - s);
-  if (s[0] == '[' && n >= 2 && s[n - 1] == ']') s++, n -= 2; /* [::1]:443 */
-  if (n >= hlen) return -1;
-  memcpy(host, s, n);
-  host[n] = 0;
-  char *end;
-  long p = strtol(colon + 1, &end, 10);
-  if (*end || end == colon + 1 || p < 0 || p > 65535) return -1;
-  *port = (int)p;
+static int copy_arg(char *dst, size_t cap, const char *v, const char *flag) {
+  if (strlen(v) >= cap) {
+    fprintf(stderr, "cleave-gateway: %s: value too long\n", flag);
+    return 2;
+  }
+  snprintf(dst, cap, "%s", v);
   return 0;
 }
 
 int main(int argc, char **argv) {
-  static const struct option opts[] = {
-      {"listen", required_argument, NULL, 'l'}, {"cert", required_argument, NULL, 'c'},
-      {"key", required_argument, NULL, 'k'},    {"models", required_argument, NULL, 'm'},
-      {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
-  const char *listen = NULL, *cert = NULL, *key = NULL;
-  int o;
-  while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-    switch (o) {
-    case 'l': listen = optarg; break;
-    case 'c': cert = optarg; break;
-    case 'k': key = optarg; break;
-    case 'm': break; /* the model repository is read by the infer endpoints, which come next */
-    case 'h': usage(stdout); return 0;
-    default: usage(stderr); return 2;
-    }
-  }
-  char host[256];
-  int port = 0;
-  if (optind != argc || !listen || !cert || !key) {
-    fprintf(stderr, "cleave-gateway: --listen, --cert and --key are required\n");
-    usage(stderr);
-    return 2;
-  }
-  if (split_host_port(listen, host, sizeof host, &port)) {
-    fprintf(stderr, "cleave-gateway: --listen '%s': expected HOST:PORT with a numeric host\n", listen);
-    return 2;
-  }
+  static const struct option opts[] = {{"config", required_argument, NULL, 'C'},
+                                       {"listen", required_argument, NULL, 'l'},
+                                       {"cert", required_argument, NULL, 'c'},
+                                       {"key", required_argument, NULL, 'k'},
+                                       {"client-ca", required_argument, NULL, 'a'},
+                                       {"models", required_argument, NULL, 'm'},
+                                       {"backend", required_argument, NULL, 'b'},
+                                       {"token", required_argument, NULL, 't'},
+                                       {"access-log", required_argument, NULL, 'L'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {NULL, 0, NULL, 0}};
   signal(SIGPIPE, SIG_IGN);
-  gateway gw = {0};
-  gw.loop = uv_default_loop();
+  uv_loop_t *loop = uv_default_loop();
+  cleave_ctx *ctx = NULL;
   cleave_options *copt = NULL;
-  SSL_CTX *tls = NULL;
   int rc = cleave_options_new(&copt);
   if (!rc) {
     cleave_options_set_log(copt, log_stderr, NULL, CLEAVE_LOG_INFO);
-    rc = cleave_ctx_new(&gw.ctx, gw.loop, copt);
+    rc = cleave_ctx_new(&ctx, loop, copt);
   }
   cleave_options_free(copt);
   if (rc) {
     fprintf(stderr, "cleave-gateway: %s\n", cleave_strerror(rc));
     return 1;
   }
-  cl_tls_config tc = {.server = true, .cert_file = cert, .key_file = key};
-  cl_h2_server_config sc = {.host = host, .port = port, .max_body = DEFAULT_MAX_BODY, .handler = handle, .user = &gw};
-  if ((rc = cl_tls_ctx_new(gw.ctx, &tc, &tls)) ||
-      (sc.tls = tls, rc = cl_h2_server_new(gw.ctx, gw.loop, &sc, &gw.srv))) {
-    fprintf(stderr, "cleave-gateway: %s\n", cleave_ctx_last_error(gw.ctx));
-    uv_run(gw.loop, UV_RUN_DEFAULT); /* lets a half-made server close its handles */
-    cl_tls_ctx_free(tls);
-    cleave_ctx_free(gw.ctx);
-    return 1;
+  cl_gateway_config cfg;
+  cl_gateway_config_defaults(&cfg);
+  /* the config file first, whatever its place among the flags, so that flags override it */
+  int o, status = 0;
+  while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    if (o == 'h') {
+      usage(stdout);
+      goto out;
+    }
+    if (o == '?') {
+      usage(stderr);
+      status = 2;
+      goto out;
+    }
+    if (o == 'C' && cl_gateway_config_load(ctx, optarg, &cfg)) {
+      fprintf(stderr, "cleave-gateway: %s\n", cleave_ctx_last_error(ctx));
+      status = 2;
+      goto out;
+    }
   }
-  uv_signal_init(gw.loop, &gw.sig_term);
-  uv_signal_init(gw.loop, &gw.sig_int);
-  gw.sig_term.data = gw.sig_int.data = &gw;
-  uv_signal_start(&gw.sig_term, on_signal, SIGTERM);
-  uv_signal_start(&gw.sig_int, on_signal, SIGINT);
-  printf("listening on %s:%d\n", host, cl_h2_server_port(gw.srv));
+  if (optind != argc) {
+    fprintf(stderr, "cleave-gateway: unexpected argument '%s'\n", argv[optind]);
+    status = 2;
+    goto out;
+  }
+  bool tokens_from_flags = false;
+  optind = 1;
+  while (!status && (o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    switch (o) {
+    case 'l':
+      if (cl_gateway_config_listen(ctx, &cfg, optarg)) {
+        fprintf(stderr, "cleave-gateway: --listen %s\n", cleave_ctx_last_error(ctx));
+        status = 2;
+      }
+      break;
+    case 'c': status = copy_arg(cfg.cert, sizeof cfg.cert, optarg, "--cert"); break;
+    case 'k': status = copy_arg(cfg.key, sizeof cfg.key, optarg, "--key"); break;
+    case 'a': status = copy_arg(cfg.client_ca, sizeof cfg.client_ca, optarg, "--client-ca"); break;
+    case 'm': status = copy_arg(cfg.models, sizeof cfg.models, optarg, "--models"); break;
+    case 'b': status = copy_arg(cfg.backend, sizeof cfg.backend, optarg, "--backend"); break;
+    case 'L': status = copy_arg(cfg.access_log, sizeof cfg.access_log, optarg, "--access-log"); break;
+    case 't':
+      if (!tokens_from_flags) cfg.n_tokens = 0; /* flags replace the file's tokens */
+      tokens_from_flags = true;
+      if (cfg.n_tokens == CL_GATEWAY_MAX_TOKENS || !optarg[0]) {
+        fprintf(stderr, "cleave-gateway: --token: empty, or more than %d\n", CL_GATEWAY_MAX_TOKENS);
+        status = 2;
+      } else {
+        status = copy_arg(cfg.tokens[cfg.n_tokens++], sizeof cfg.tokens[0], optarg, "--token");
+      }
+      break;
+    default: break;
+    }
+  }
+  if (status) goto out;
+  if (!cfg.cert[0] || !cfg.key[0]) {
+    fprintf(stderr, "cleave-gateway: a certificate and a key are required (--cert, --key, or the config file)\n");
+    usage(stderr);
+    status = 2;
+    goto out;
+  }
+  app a = {0};
+  if (cl_gateway_new(ctx, loop, &cfg, &a.gw)) {
+    fprintf(stderr, "cleave-gateway: %s\n", cleave_ctx_last_error(ctx));
+    uv_run(loop, UV_RUN_DEFAULT); /* lets a half-made server close its handles */
+    status = 1;
+    goto out;
+  }
+  uv_signal_init(loop, &a.sig_term);
+  uv_signal_init(loop, &a.sig_int);
+  a.sig_term.data = a.sig_int.data = &a;
+  uv_signal_start(&a.sig_term, on_signal, SIGTERM);
+  uv_signal_start(&a.sig_int, on_signal, SIGINT);
+  printf("listening on %s:%d\n", cfg.host, cl_gateway_port(a.gw));
   fflush(stdout);
-  uv_run(gw.loop, UV_RUN_DEFAULT);
-  rc = uv_loop_close(gw.loop);
-  cl_tls_ctx_free(tls);
-  cleave_ctx_free(gw.ctx);
-  if (rc) {
+  uv_run(loop, UV_RUN_DEFAULT);
+out:
+  if (uv_loop_close(loop)) {
     fprintf(stderr, "cleave-gateway: handles left open at exit\n");
-    return 1;
+    if (!status) status = 1;
   }
-  return 0;
+  cleave_ctx_free(ctx);
+  return status;
 }

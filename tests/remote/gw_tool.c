@@ -1,0 +1,195 @@
+/* tests/remote: makes Open Inference Protocol request bodies and checks response bodies, so that shell tests can
+ * drive the gateway with stock clients (curl, nghttp, h2load).
+ *
+ *   gw_tool body OUT --name N --shape 1x3x48x192 [--seed S] [--binary] [--binary-out] [--output NAME]...
+ *     Writes a request with one FP32 input of random values from the project's generator (seed S), as binary data
+ *     or JSON numbers. Prints the JSON header's length (-1 when all JSON).
+ *   gw_tool check RESPONSE HEADER_LEN NAME EXPECT.npy TOLERANCE
+ *     Decodes a response and compares output NAME with EXPECT.npy; prints the max abs difference.
+ *   gw_tool forward RESPONSE HEADER_LEN OUT [--output NAME]...
+ *     Turns a response into the next request: its outputs become binary inputs (the second half of a partial
+ *     offload). Prints the new JSON header's length.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleave.h"
+#include "core/tensor.h"
+#include "npy.h"
+#include "remote/oip.h"
+
+static int usage(void) {
+  fprintf(stderr, "usage: gw_tool body OUT --name N --shape AxB [--seed S] [--binary] [--binary-out]"
+                  " [--output NAME]...\n"
+                  "       gw_tool check RESPONSE HEADER_LEN NAME EXPECT.npy TOLERANCE\n"
+                  "       gw_tool forward RESPONSE HEADER_LEN OUT [--output NAME]...\n");
+  return 2;
+}
+
+static void *read_all(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  void *b = malloc((size_t)n + 1);
+  if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
+    free(b);
+    b = NULL;
+  }
+  fclose(f);
+  *len = (size_t)n;
+  return b;
+}
+
+static int body(int argc, char **argv, cleave_ctx *ctx) {
+  const char *out = argv[0], *name = NULL, *shape = NULL, *outputs[16];
+  int n_outputs = 0;
+  long seed = 1;
+  bool binary = false, binary_out = false;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (strcmp(a, "--binary") == 0)
+      binary = true;
+    else if (strcmp(a, "--binary-out") == 0)
+      binary_out = true;
+    else if (!v)
+      return usage();
+    else if (strcmp(a, "--name") == 0)
+      name = v, i++;
+    else if (strcmp(a, "--shape") == 0)
+      shape = v, i++;
+    else if (strcmp(a, "--seed") == 0)
+      seed = atol(v), i++;
+    else if (strcmp(a, "--output") == 0 && n_outputs < 16)
+      outputs[n_outputs++] = v, i++;
+    else
+      return usage();
+  }
+  if (!name || !shape) return usage();
+  cleave_tensor t = {.name = name, .dtype = CLEAVE_DTYPE_FLOAT32};
+  for (const char *p = shape; *p && t.ndim < CLEAVE_MAX_DIMS; t.ndim++) {
+    char *end;
+    t.dims[t.ndim] = strtoll(p, &end, 10);
+    p = *end == 'x' ? end + 1 : end;
+  }
+  int64_t n = cleave_tensor_numel(&t);
+  float *data = malloc(sizeof(float) * (size_t)(n + 1));
+  cl_fill_random_f32(data, n, (uint32_t)seed);
+  t.data = data;
+  t.nbytes = sizeof(float) * (size_t)n;
+  cl_oip_out in = {&t, binary};
+  uint8_t *b;
+  size_t len;
+  long long hlen;
+  if (cl_oip_encode_request(ctx, "gw_tool", &in, 1, outputs, n_outputs, binary_out, &b, &len, &hlen)) {
+    fprintf(stderr, "gw_tool: %s\n", cleave_ctx_last_error(ctx));
+    return 1;
+  }
+  FILE *f = fopen(out, "wb");
+  if (!f || fwrite(b, 1, len, f) != len || fclose(f)) {
+    fprintf(stderr, "gw_tool: cannot write %s\n", out);
+    return 1;
+  }
+  printf("%lld\n", hlen);
+  cl_free(ctx, b);
+  free(data);
+  return 0;
+}
+
+static int check(char **argv, cleave_ctx *ctx) {
+  size_t len;
+  uint8_t *b = read_all(argv[0], &len);
+  if (!b) {
+    fprintf(stderr, "gw_tool: cannot read %s\n", argv[0]);
+    return 1;
+  }
+  cl_oip_message m;
+  int rc = cl_oip_decode(ctx, false, b, len, atoll(argv[1]), &m);
+  if (rc) {
+    fprintf(stderr, "gw_tool: %s\n", cleave_ctx_last_error(ctx));
+    free(b);
+    return 1;
+  }
+  cleave_tensor want;
+  char err[256];
+  const cleave_tensor *got = NULL;
+  for (int i = 0; i < m.n_tensors; i++)
+    if (strcmp(m.tensors[i].name, argv[2]) == 0) got = &m.tensors[i];
+  rc = 1;
+  if (!got) {
+    fprintf(stderr, "gw_tool: no output %s in the response\n", argv[2]);
+  } else if (npy_read(argv[3], &want, err, sizeof err)) {
+    fprintf(stderr, "gw_tool: %s\n", err);
+  } else {
+    if (want.nbytes != got->nbytes || want.dtype != got->dtype || want.ndim != got->ndim) {
+      fprintf(stderr, "gw_tool: output %s: %zu bytes, rank %d; expected %zu bytes, rank %d\n", argv[2], got->nbytes,
+              got->ndim, want.nbytes, want.ndim);
+    } else {
+      double max = 0;
+      const float *a = got->data, *e = want.data;
+      for (size_t i = 0; i < want.nbytes / 4; i++) {
+        double d = a[i] > e[i] ? a[i] - e[i] : e[i] - a[i];
+        if (!(d <= max)) max = d; /* NaN counts as worst */
+      }
+      printf("%g\n", max);
+      rc = max <= atof(argv[4]) ? 0 : 1;
+    }
+    free(want.data);
+  }
+  cl_oip_message_release(ctx, &m);
+  free(b);
+  return rc;
+}
+
+static int forward(int argc, char **argv, cleave_ctx *ctx) {
+  size_t len;
+  uint8_t *b = read_all(argv[0], &len);
+  if (!b) {
+    fprintf(stderr, "gw_tool: cannot read %s\n", argv[0]);
+    return 1;
+  }
+  const char *outputs[16];
+  int n_outputs = 0;
+  for (int i = 3; i + 1 < argc && n_outputs < 16; i += 2)
+    if (strcmp(argv[i], "--output") == 0) outputs[n_outputs++] = argv[i + 1];
+  cl_oip_message m;
+  cl_oip_out in[CL_OIP_MAX_TENSORS];
+  uint8_t *body = NULL;
+  size_t blen;
+  long long hlen;
+  int rc = cl_oip_decode(ctx, false, b, len, atoll(argv[1]), &m);
+  if (!rc) {
+    for (int i = 0; i < m.n_tensors; i++)
+      in[i] = (cl_oip_out){&m.tensors[i], true};
+    rc = cl_oip_encode_request(ctx, "gw_tool", in, m.n_tensors, outputs, n_outputs, true, &body, &blen, &hlen);
+    cl_oip_message_release(ctx, &m);
+  }
+  FILE *f = rc ? NULL : fopen(argv[2], "wb");
+  if (rc || !f || fwrite(body, 1, blen, f) != blen || fclose(f)) {
+    fprintf(stderr, "gw_tool: %s\n", rc ? cleave_ctx_last_error(ctx) : "cannot write the request");
+    rc = 1;
+  } else {
+    printf("%lld\n", hlen);
+  }
+  cl_free(ctx, body);
+  free(b);
+  return rc ? 1 : 0;
+}
+
+int main(int argc, char **argv) {
+  cleave_ctx *ctx;
+  if (cleave_ctx_new(&ctx, NULL, NULL)) return 1;
+  int rc;
+  if (argc >= 3 && strcmp(argv[1], "body") == 0)
+    rc = body(argc - 2, argv + 2, ctx);
+  else if (argc == 7 && strcmp(argv[1], "check") == 0)
+    rc = check(argv + 2, ctx);
+  else if (argc >= 5 && strcmp(argv[1], "forward") == 0)
+    rc = forward(argc - 2, argv + 2, ctx);
+  else
+    rc = usage();
+  cleave_ctx_free(ctx);
+  return rc;
+}
