@@ -147,8 +147,19 @@ static int decode_tensor(cleave_ctx *ctx, cl_oip_message *msg, const json_t *j, 
     if (n != t->nbytes)
       return cl_err(ctx, CLEAVE_EINVAL, "%s '%s': binary_data_size %zu disagrees with shape and %s (%zu bytes)", what,
                     name, n, dt, t->nbytes);
-    t->data = (void *)(bin + *bin_off);
+    const uint8_t *src = bin + *bin_off;
     *bin_off += n;
+    if ((uintptr_t)src % (esize ? esize : 1) == 0) {
+      t->data = (void *)src;
+      return 0;
+    }
+    /* the JSON header's length decides where the bytes land; elements must be aligned to be read as such */
+    if (msg->n_owned == CL_OIP_MAX_TENSORS) return cl_err(ctx, CLEAVE_ELIMIT, "too many tensors");
+    uint8_t *copy = cl_malloc(ctx, n ? n : 1);
+    if (!copy) return cl_err(ctx, CLEAVE_ENOMEM, "out of memory for %s '%s'", what, name);
+    msg->owned[msg->n_owned++] = copy;
+    memcpy(copy, src, n);
+    t->data = copy;
     return 0;
   }
   if (!data) return cl_err(ctx, CLEAVE_EPARSE, "%s '%s' has neither \"data\" nor binary_data_size", what, name);

@@ -3,8 +3,8 @@
  * An infer request or response is a JSON header, optionally followed by raw tensor bytes (the binary tensor data
  * extension): the Inference-Header-Content-Length header then gives the JSON header's length, and each binary
  * tensor says its byte count in parameters.binary_data_size, in the order the tensors appear. JSON goes through
- * jansson. Tensors decoded from a body point into it when they are binary, and into memory the message owns when
- * they came as JSON numbers. */
+ * jansson. Tensors decoded from a body point into it when they are binary and aligned for their element type, and
+ * into memory the message owns when they came as JSON numbers or misaligned. */
 #ifndef CLEAVE_REMOTE_OIP_H
 #define CLEAVE_REMOTE_OIP_H
 

@@ -286,7 +286,9 @@ still_serving "a full queue"
 
 # 11. mTLS: a gateway that requires client certificates refuses a client without one, serves one with one.
 stop_gateway "exit 0 on SIGTERM"
-start_gateway --models "$tmp/models" --client-ca "$tmp/ca.pem"
+# (with the example config from deploy/, whose paths the flags override)
+start_gateway --config "$src/deploy/cleave-gateway.conf" --models "$tmp/models" --client-ca "$tmp/ca.pem" \
+  --access-log "$tmp/access2.log"
 rc=0
 curl_gw --http2 --cacert "$tmp/ca.pem" -o /dev/null "https://localhost:$port/v2/health/live" 2>"$tmp/err" || rc=$?
 if [ "$rc" -ne 0 ]; then pass "mTLS: no client certificate refused (curl exit $rc)"; else fail "mTLS: no client certificate refused" "request succeeded"; fi
