@@ -1,5 +1,7 @@
 /* core: the public model object: load, metadata, printing. */
 #include <libgen.h>
+#include <openssl/evp.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/model.h"
@@ -30,6 +32,11 @@ static int load(cleave_ctx *ctx, const void *data, size_t size, const char *base
   if (!m) return cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
   m->ctx = ctx;
   cl_graph_init(&m->graph, ctx);
+  unsigned char md[32];
+  unsigned int md_len = 0;
+  EVP_Digest(data, size, md, &md_len, EVP_sha256(), NULL);
+  for (unsigned i = 0; i < 32; i++)
+    snprintf(m->sha256 + 2 * i, 3, "%02x", md[i]);
   int rc = cl_onnx_load_graph(ctx, data, size, base_dir, &m->graph);
   if (!rc) rc = fill_meta(m, m->graph.inputs, m->graph.n_inputs, &m->inputs);
   if (!rc) rc = fill_meta(m, m->graph.outputs, m->graph.n_outputs, &m->outputs);
@@ -55,6 +62,11 @@ int cleave_model_load(cleave_ctx *ctx, const char *path, cleave_model **out) {
   }
   rc = load(ctx, data, size, dirname(dir), out);
   cl_free(ctx, dir);
+  if (!rc && !((*out)->path = cl_strdup(ctx, path))) {
+    cleave_model_free(*out);
+    *out = NULL;
+    rc = cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
+  }
   cl_free(ctx, data);
   return rc;
 }
@@ -71,9 +83,12 @@ void cleave_model_free(cleave_model *m) {
   cleave_ctx *ctx = m->ctx;
   cl_free(ctx, m->inputs);
   cl_free(ctx, m->outputs);
+  cl_free(ctx, m->path);
   cl_graph_free(&m->graph);
   cl_free(ctx, m);
 }
+
+const char *cleave_model_sha256(const cleave_model *m) { return m ? m->sha256 : NULL; }
 
 int cleave_model_num_inputs(const cleave_model *m) { return m ? m->graph.n_inputs : 0; }
 int cleave_model_num_outputs(const cleave_model *m) { return m ? m->graph.n_outputs : 0; }

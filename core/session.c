@@ -54,6 +54,7 @@ struct cleave_result {
   double ms;
   cleave_node_profile *profile;
   int n_profile;
+  char **names; /* owned output names, for results made from tensors (cl_result_from_tensors) */
 };
 
 /* ---- options (plain malloc: they exist before any context) ---- */
@@ -296,7 +297,52 @@ void cleave_result_free(cleave_result *r) {
   cl_free(ctx, r->cap);
   cl_free(ctx, r->outputs);
   cl_free(ctx, r->profile);
+  for (int i = 0; r->names && i < r->n_data; i++)
+    cl_free(ctx, r->names[i]);
+  cl_free(ctx, r->names);
   cl_free(ctx, r);
+}
+
+int cl_result_from_tensors(cleave_ctx *ctx, const cleave_tensor *t, int n, double ms, cleave_result **out) {
+  *out = NULL;
+  cleave_result *r = cl_calloc(ctx, 1, sizeof *r);
+  if (!r) return cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
+  r->ctx = ctx;
+  r->ms = ms;
+  r->data = cl_calloc(ctx, (size_t)n + 1, sizeof *r->data);
+  r->cap = cl_calloc(ctx, (size_t)n + 1, sizeof *r->cap);
+  r->outputs = cl_calloc(ctx, (size_t)n + 1, sizeof *r->outputs);
+  r->names = cl_calloc(ctx, (size_t)n + 1, sizeof *r->names);
+  if (!r->data || !r->cap || !r->outputs || !r->names) goto nomem;
+  r->n_data = n;
+  for (int i = 0; i < n; i++) {
+    cl_tensor *d = &r->data[i];
+    d->dtype = t[i].dtype;
+    d->ndim = t[i].ndim;
+    memcpy(d->dims, t[i].dims, sizeof d->dims);
+    if (cleave_tensor_numel(&t[i]) < 0 ||
+        cl_tensor_numel(d) * (int64_t)cl_dtype_size(d->dtype) != (int64_t)t[i].nbytes)
+      goto bad;
+    if (!(r->names[i] = cl_strdup(ctx, t[i].name ? t[i].name : "")) || cl_tensor_alloc(ctx, d)) goto nomem;
+    if (t[i].nbytes) memcpy(d->data, t[i].data, t[i].nbytes);
+    r->cap[i] = d->nbytes;
+    cleave_tensor *o = &r->outputs[i];
+    o->name = r->names[i];
+    o->dtype = t[i].dtype;
+    o->ndim = t[i].ndim;
+    memcpy(o->dims, t[i].dims, sizeof o->dims);
+    o->data = d->data;
+    o->nbytes = d->nbytes;
+  }
+  r->n_outputs = n;
+  *out = r;
+  return 0;
+bad:
+  cleave_result_free(r);
+  return cl_err(ctx, CLEAVE_EINVAL, "tensor bytes disagree with its shape");
+nomem:
+  cleave_result_free(r);
+  return cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
 }
 
 int cleave_result_num_outputs(const cleave_result *r) { return r ? r->n_outputs : 0; }

@@ -106,6 +106,9 @@ CLEAVE_API int cleave_model_num_inputs(const cleave_model *model);
 CLEAVE_API int cleave_model_num_outputs(const cleave_model *model);
 CLEAVE_API const cleave_tensor *cleave_model_input(const cleave_model *model, int i);
 CLEAVE_API const cleave_tensor *cleave_model_output(const cleave_model *model, int i);
+/* The sha256 of the ONNX bytes the model was loaded from, 64 lower-case hex digits: the model's content address on
+ * a cleave gateway (its version in the Open Inference Protocol). Owned by the model. */
+CLEAVE_API const char *cleave_model_sha256(const cleave_model *model);
 /* Number of nodes after folding and dead-node removal. */
 CLEAVE_API int cleave_model_num_nodes(const cleave_model *model);
 

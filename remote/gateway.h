@@ -35,7 +35,7 @@ typedef struct cl_gateway_config {
   int threads;         /* threads per executor for the CPU backend (default: cores / executors, at least 1) */
   int queue_length;    /* requests waiting beyond those running (default 64) */
   size_t max_request_bytes; /* default 256 MiB */
-  double batch_window_ms;   /* 0: no batching (default 2) */
+  double batch_window_ms;   /* 0: no batching (default 2); only waited while another executor is busy */
   int max_batch;            /* default 8 */
   bool allow_upload;        /* default true */
   char access_log[1024];    /* path, "-" for stderr, empty for none */

@@ -278,7 +278,8 @@ static void worker_main(void *arg) {
       for (;;) {
         gather(x, batch, &n, max);
         double now = cl_now_ms();
-        if (n == max || now >= deadline || x->stop) break;
+        /* an idle gateway answers at once: waiting for company only pays when the executors are busy */
+        if (n == max || now >= deadline || x->stop || x->running == 0) break;
         uv_cond_timedwait(&x->cv, &x->mu, (uint64_t)((deadline - now) * 1e6) + 1);
       }
     }
