@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "cleave/error.h"
+#include "cleave/edge.h"
 #include "cleave/tensor.h"
 
 #ifdef __cplusplus

@@ -10,36 +10,45 @@
 #include "cleave.h"
 #include "core/tensor.h"
 #include "npy.h"
+#include "run_edge.h"
+#include <uv.h>
 
 #define MAX_ARGS 64
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "usage: cleave-run MODEL.onnx [options]\n"
-          "\n"
-          "Runs an ONNX model with cleave and reports timings.\n"
-          "\n"
-          "options:\n"
-          "  --input NAME=FILE.npy    feed input NAME from a NumPy file (repeatable)\n"
-          "  --random-inputs SEED     fill inputs not given with deterministic values in [-1, 1)\n"
-          "  --dim NAME=VALUE         fix a symbolic dimension (repeatable)\n"
-          "  --shape NAME=AxBxC       shape of a random input whose dims the model leaves open\n"
-          "  --save-outputs DIR       write each output to DIR/<name>.npy\n"
-          "  --device NAME            device to run on (cpu, ref, ...; default cpu)\n"
-          "  --threads N              worker threads for CPU devices (default: all cores)\n"
-          "  --warmup N               untimed runs first (default 0)\n"
-          "  --repeat N               timed runs (default 1)\n"
-          "  --profile                print per-node times of the last run\n"
-          "  --json                   print timings and output shapes as JSON\n"
-          "  --print-graph            print the graph with shapes, FLOPs and bytes, then exit\n"
-          "  -h, --help               this text\n"
-          "\n"
-          "examples:\n"
-          "  cleave-run det.onnx --random-inputs 1 --shape x=1x3x640x640 --repeat 10 --json\n"
-          "  cleave-run cls.onnx --input x=img.npy --save-outputs out/\n"
-          "  cleave-run rec.onnx --print-graph\n"
-          "\n"
-          "exit codes: 0 success, 1 the model failed to load or run, 2 bad arguments\n");
+  fprintf(
+      f,
+      "usage: cleave-run MODEL.onnx [options]\n"
+      "\n"
+      "Runs an ONNX model with cleave and reports timings.\n"
+      "\n"
+      "options:\n"
+      "  --input NAME=FILE.npy    feed input NAME from a NumPy file (repeatable)\n"
+      "  --random-inputs SEED     fill inputs not given with deterministic values in [-1, 1)\n"
+      "  --dim NAME=VALUE         fix a symbolic dimension (repeatable)\n"
+      "  --shape NAME=AxBxC       shape of a random input whose dims the model leaves open\n"
+      "  --save-outputs DIR       write each output to DIR/<name>.npy\n"
+      "  --device NAME            device to run on (cpu, ref, ...; default cpu)\n"
+      "  --threads N              worker threads for CPU devices (default: all cores)\n"
+      "  --warmup N               untimed runs first (default 0)\n"
+      "  --repeat N               timed runs (default 1)\n"
+      "  --profile                print per-node times of the last run\n"
+      "  --json                   print timings and output shapes as JSON\n"
+      "  --print-graph            print the graph with shapes, FLOPs and bytes, then exit\n"
+      "  --edge URL               run on a cleave gateway (https://host:port) instead of a local device; the\n"
+      "                           model goes by its sha256, and is uploaded if the gateway lacks it\n"
+      "  --edge-ca FILE           CAs that verify the gateway (default: the system's)\n"
+      "  --edge-token TOKEN       bearer token for the gateway\n"
+      "  --edge-name NAME         the model's name on the gateway (default: the file name without .onnx)\n"
+      "  -h, --help               this text\n"
+      "\n"
+      "examples:\n"
+      "  cleave-run det.onnx --random-inputs 1 --shape x=1x3x640x640 --repeat 10 --json\n"
+      "  cleave-run cls.onnx --input x=img.npy --save-outputs out/\n"
+      "  cleave-run rec.onnx --print-graph\n"
+      "  cleave-run cls.onnx --random-inputs 3 --shape x=1x3x48x192 --edge https://127.0.0.1:8443 --edge-ca ca.pem\n"
+      "\n"
+      "exit codes: 0 success, 1 the model failed to load or run, 2 bad arguments\n");
 }
 
 static int bad_args(const char *fmt, const char *arg) {
@@ -107,26 +116,39 @@ static int parse_shape(const char *s, cleave_tensor *t) {
     long long v = strtoll(p, &end, 10);
     if (end == p || errno || v < 0 || t->ndim == CLEAVE_MAX_DIMS) return -1;
     t->dims[t->ndim++] = v;
-    if (*end == 'x') end++;
-    else if (*end) return -1;
+    if (*end == 'x')
+      end++;
+    else if (*end)
+      return -1;
     p = end;
   }
   return t->ndim > 0 ? 0 : -1;
 }
 
 int main(int argc, char **argv) {
-  static const struct option longopts[] = {
-      {"input", required_argument, 0, 'i'},  {"random-inputs", required_argument, 0, 'r'},
-      {"dim", required_argument, 0, 'd'},    {"shape", required_argument, 0, 's'},
-      {"save-outputs", required_argument, 0, 'o'}, {"device", required_argument, 0, 'D'},
-      {"threads", required_argument, 0, 't'}, {"warmup", required_argument, 0, 'w'},
-      {"repeat", required_argument, 0, 'n'}, {"json", no_argument, 0, 'j'},
-      {"print-graph", no_argument, 0, 'g'},  {"profile", no_argument, 0, 'p'},
-      {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+  static const struct option longopts[] = {{"input", required_argument, 0, 'i'},
+                                           {"random-inputs", required_argument, 0, 'r'},
+                                           {"dim", required_argument, 0, 'd'},
+                                           {"shape", required_argument, 0, 's'},
+                                           {"save-outputs", required_argument, 0, 'o'},
+                                           {"device", required_argument, 0, 'D'},
+                                           {"threads", required_argument, 0, 't'},
+                                           {"warmup", required_argument, 0, 'w'},
+                                           {"repeat", required_argument, 0, 'n'},
+                                           {"json", no_argument, 0, 'j'},
+                                           {"print-graph", no_argument, 0, 'g'},
+                                           {"profile", no_argument, 0, 'p'},
+                                           {"edge", required_argument, 0, 'E'},
+                                           {"edge-ca", required_argument, 0, 'C'},
+                                           {"edge-token", required_argument, 0, 'T'},
+                                           {"edge-name", required_argument, 0, 'N'},
+                                           {"help", no_argument, 0, 'h'},
+                                           {0, 0, 0, 0}};
   kv inputs[MAX_ARGS], dims[MAX_ARGS], shapes[MAX_ARGS];
   int n_inputs = 0, n_dims = 0, n_shapes = 0;
   long long seed = -1, threads = 0, warmup = 0, repeat = 1;
-  const char *save_dir = NULL, *device = "cpu";
+  const char *save_dir = NULL, *device = "cpu", *edge_url = NULL, *edge_ca = NULL, *edge_token = NULL,
+             *edge_name = NULL;
   int json = 0, print_graph = 0, profile = 0, c;
   while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
     switch (c) {
@@ -156,6 +178,10 @@ int main(int argc, char **argv) {
     case 'j': json = 1; break;
     case 'g': print_graph = 1; break;
     case 'p': profile = 1; break;
+    case 'E': edge_url = optarg; break;
+    case 'C': edge_ca = optarg; break;
+    case 'T': edge_token = optarg; break;
+    case 'N': edge_name = optarg; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -172,10 +198,11 @@ int main(int argc, char **argv) {
   cleave_result *res = NULL;
   cleave_tensor *feed = NULL;
   double *times = NULL;
-  char msg[512];
+  char msg[512], name_buf[256];
+  run_edge *edge = NULL;
 
   if ((err = cleave_options_new(&opt)) || (err = cleave_options_set_threads(opt, (int)threads)) ||
-      (err = cleave_ctx_new(&ctx, NULL, opt))) {
+      (err = cleave_ctx_new(&ctx, edge_url ? uv_default_loop() : NULL, opt))) {
     fprintf(stderr, "cleave-run: %s\n", cleave_strerror(err));
     goto out;
   }
@@ -204,7 +231,19 @@ int main(int argc, char **argv) {
       goto out;
     }
   }
-  if ((err = cleave_session_new(ctx, model, sopt, &sess))) {
+  if (edge_url) {
+    if (!edge_name) { /* the file's name without folder and .onnx */
+      const char *base = strrchr(model_path, '/');
+      snprintf(name_buf, sizeof name_buf, "%s", base ? base + 1 : model_path);
+      char *dot = strstr(name_buf, ".onnx");
+      if (dot && dot != name_buf) *dot = 0;
+      for (char *p = name_buf; *p; p++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *p)) *p = '_';
+      edge_name = name_buf;
+    }
+    if (!(edge = run_edge_open(ctx, edge_url, edge_ca, edge_token))) goto out;
+    device = edge_url;
+  } else if ((err = cleave_session_new(ctx, model, sopt, &sess))) {
     fprintf(stderr, "cleave-run: %s (%s)\n", cleave_ctx_last_error(ctx), cleave_err_name(err));
     goto out;
   }
@@ -215,7 +254,8 @@ int main(int argc, char **argv) {
   if (!feed) goto out;
   for (int k = 0; k < n_inputs; k++) {
     int found = 0;
-    for (int i = 0; i < n_model_in; i++) found |= strcmp(cleave_model_input(model, i)->name, inputs[k].key) == 0;
+    for (int i = 0; i < n_model_in; i++)
+      found |= strcmp(cleave_model_input(model, i)->name, inputs[k].key) == 0;
     if (!found) {
       fprintf(stderr, "cleave-run: --input %s: the model has no input with that name\n", inputs[k].key);
       rc = 2;
@@ -239,8 +279,8 @@ int main(int argc, char **argv) {
       continue;
     }
     if (seed < 0) {
-      fprintf(stderr, "cleave-run: input '%s' not given: use --input %s=FILE.npy or --random-inputs SEED\n",
-              mi->name, mi->name);
+      fprintf(stderr, "cleave-run: input '%s' not given: use --input %s=FILE.npy or --random-inputs SEED\n", mi->name,
+              mi->name);
       rc = 2;
       goto out;
     }
@@ -258,7 +298,8 @@ int main(int argc, char **argv) {
         for (int k = 0; k < n_dims && mi->dims[d] < 0; k++)
           if (mi->dim_names[d] && strcmp(dims[k].key, mi->dim_names[d]) == 0) t->dims[d] = atoll(dims[k].val);
         if (t->dims[d] < 0) {
-          fprintf(stderr, "cleave-run: input '%s' dim %d is not fixed by the model: use --dim %s=N or --shape %s=...\n",
+          fprintf(stderr,
+                  "cleave-run: input '%s' dim %d is not fixed by the model: use --dim %s=N or --shape %s=...\n",
                   mi->name, d, mi->dim_names[d] ? mi->dim_names[d] : "NAME", mi->name);
           rc = 2;
           goto out;
@@ -282,7 +323,9 @@ int main(int argc, char **argv) {
   for (long long i = 0; i < warmup + repeat; i++) {
     cleave_result_free(res);
     res = NULL;
-    if ((err = cleave_run_sync(sess, feed, (size_t)n_model_in, &res))) {
+    if (edge) {
+      if (run_edge_infer(edge, model, edge_name, feed, (size_t)n_model_in, &res)) goto out;
+    } else if ((err = cleave_run_sync(sess, feed, (size_t)n_model_in, &res))) {
       fprintf(stderr, "cleave-run: run failed: %s (%s)\n", cleave_ctx_last_error(ctx), cleave_err_name(err));
       goto out;
     }
@@ -322,7 +365,8 @@ int main(int argc, char **argv) {
     for (int i = 0; i < cleave_result_num_outputs(res); i++) {
       const cleave_tensor *o = cleave_result_output(res, i);
       json_t *jo = json_object(), *sh = json_array();
-      for (int d = 0; d < o->ndim; d++) json_array_append_new(sh, json_integer(o->dims[d]));
+      for (int d = 0; d < o->ndim; d++)
+        json_array_append_new(sh, json_integer(o->dims[d]));
       json_object_set_new(jo, "name", json_string(o->name));
       json_object_set_new(jo, "dtype", json_string(cleave_dtype_name(o->dtype)));
       json_object_set_new(jo, "shape", sh);
@@ -353,19 +397,27 @@ int main(int argc, char **argv) {
       cl_dims_str(o->ndim, o->dims, shape, sizeof shape);
       printf("output %s: %s %s\n", o->name, cleave_dtype_name(o->dtype), shape);
     }
-    for (int i = 0; i < n_prof; i++) printf("  %10.3f ms  %-18s %s\n", prof[i].ms, prof[i].op, prof[i].node);
+    for (int i = 0; i < n_prof; i++)
+      printf("  %10.3f ms  %-18s %s\n", prof[i].ms, prof[i].op, prof[i].node);
+    if (edge) run_edge_print_stats(edge, stdout);
   }
   rc = 0;
 out:
   if (feed)
-    for (int i = 0; i < cleave_model_num_inputs(model); i++) free(feed[i].data);
+    for (int i = 0; i < cleave_model_num_inputs(model); i++)
+      free(feed[i].data);
   free(feed);
   free(times);
   cleave_result_free(res);
+  run_edge_close(edge);
   cleave_session_free(sess);
   cleave_session_options_free(sopt);
   cleave_model_free(model);
   cleave_ctx_free(ctx);
   cleave_options_free(opt);
+  if (edge_url && uv_loop_close(uv_default_loop())) {
+    fprintf(stderr, "cleave-run: handles left open at exit\n");
+    rc = 1;
+  }
   return rc;
 }

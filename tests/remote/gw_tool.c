@@ -6,6 +6,8 @@
  *     or JSON numbers. Prints the JSON header's length (-1 when all JSON).
  *   gw_tool check RESPONSE HEADER_LEN NAME EXPECT.npy TOLERANCE
  *     Decodes a response and compares output NAME with EXPECT.npy; prints the max abs difference.
+ *   gw_tool model add1|sum OUT.onnx
+ *     Writes a tiny model for the benchmarks: add1 is y = x + 1 on x[1,16]; sum is y = ReduceSum(x) on x[N].
  *   gw_tool forward RESPONSE HEADER_LEN OUT [--output NAME]...
  *     Turns a response into the next request: its outputs become binary inputs (the second half of a partial
  *     offload). Prints the new JSON header's length.
@@ -17,13 +19,15 @@
 #include "cleave.h"
 #include "core/tensor.h"
 #include "npy.h"
+#include "onnx_builder.h"
 #include "remote/oip.h"
 
 static int usage(void) {
   fprintf(stderr, "usage: gw_tool body OUT --name N --shape AxB [--seed S] [--binary] [--binary-out]"
                   " [--output NAME]...\n"
                   "       gw_tool check RESPONSE HEADER_LEN NAME EXPECT.npy TOLERANCE\n"
-                  "       gw_tool forward RESPONSE HEADER_LEN OUT [--output NAME]...\n");
+                  "       gw_tool forward RESPONSE HEADER_LEN OUT [--output NAME]...\n"
+                  "       gw_tool model add1|sum OUT.onnx\n");
   return 2;
 }
 
@@ -178,6 +182,34 @@ static int forward(int argc, char **argv, cleave_ctx *ctx) {
   return rc ? 1 : 0;
 }
 
+static int model(const char *kind, const char *out) {
+  tb_model *m = tb_new(13);
+  if (strcmp(kind, "add1") == 0) {
+    const int64_t dx[] = {1, 16}, d1[] = {1};
+    const float one = 1;
+    tb_input(m, "x", CLEAVE_DTYPE_FLOAT32, 2, dx);
+    tb_init_f32(m, "one", 1, d1, &one, 1);
+    tb_add_node(m, "Add", "x,one", "y");
+  } else if (strcmp(kind, "sum") == 0) {
+    const int64_t dx[] = {-1};
+    tb_input(m, "x", CLEAVE_DTYPE_FLOAT32, 1, dx);
+    tb_attr_int(tb_add_node(m, "ReduceSum", "x", "y"), "keepdims", 0);
+  } else {
+    tb_free(m);
+    return usage();
+  }
+  tb_output(m, "y");
+  size_t len;
+  uint8_t *buf = tb_pack(m, &len);
+  tb_free(m);
+  FILE *f = fopen(out, "wb");
+  int rc = !f || fwrite(buf, 1, len, f) != len;
+  if (f && fclose(f)) rc = 1;
+  free(buf);
+  if (rc) fprintf(stderr, "gw_tool: cannot write %s\n", out);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   cleave_ctx *ctx;
   if (cleave_ctx_new(&ctx, NULL, NULL)) return 1;
@@ -186,6 +218,8 @@ int main(int argc, char **argv) {
     rc = body(argc - 2, argv + 2, ctx);
   else if (argc == 7 && strcmp(argv[1], "check") == 0)
     rc = check(argv + 2, ctx);
+  else if (argc == 4 && strcmp(argv[1], "model") == 0)
+    rc = model(argv[2], argv[3]);
   else if (argc >= 5 && strcmp(argv[1], "forward") == 0)
     rc = forward(argc - 2, argv + 2, ctx);
   else

@@ -1,6 +1,6 @@
 # tests/remote: the gateway's inference path against stock HTTP/2 clients, with bodies made by gw_tool.
 add_executable(gw_tool remote/gw_tool.c)
-target_link_libraries(gw_tool PRIVATE cleave_internal cleave_npy m)
+target_link_libraries(gw_tool PRIVATE cleave_test_support cleave_npy m)
 
 add_test(NAME gateway_infer COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/remote/test_gateway_infer.sh ${CMAKE_BINARY_DIR}/bin
                                     ${CMAKE_SOURCE_DIR})

@@ -1,0 +1,462 @@
+/* remote: edges (include/cleave/edge.h): Open Inference Protocol requests over the HTTP/2 client. */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleave/edge.h"
+#include "core/model.h"
+#include "remote/h2_client.h"
+#include "remote/oip.h"
+
+struct cleave_edge_options {
+  char *ca, *cert, *key, *token;
+  int timeout_ms, max_connections, health_ms, ping_ms;
+  int upload;
+};
+
+struct cleave_edge {
+  cleave_ctx *ctx;
+  cl_h2_client *c;
+  char *url;
+  int timeout_ms;
+  bool upload;
+  int n_work; /* uploads reading their model file on the thread pool */
+  bool closing, client_closed;
+  void (*done)(void *);
+  void *done_arg;
+};
+
+struct cleave_edge_req {
+  cleave_edge *e;
+  cleave_edge_cb cb;
+  void *user;
+  uint8_t *body;
+  size_t body_len;
+  char hlen[24]; /* "" when the body is JSON only */
+  char path[512];
+  int timeout_ms;
+  cl_h2_call *call;
+  double t0;
+  /* partial offload: what an upload needs */
+  char *model_path;
+  char name[129], sha256[65];
+  bool uploaded, canceled, in_work;
+  uv_work_t work;
+  uint8_t *file;
+  size_t file_len;
+  int file_errno;
+};
+
+/* ---- options ---- */
+
+int cleave_edge_options_new(cleave_edge_options **out) {
+  if (!out) return CLEAVE_EINVAL;
+  cleave_edge_options *o = calloc(1, sizeof *o);
+  if (!o) return CLEAVE_ENOMEM;
+  o->timeout_ms = 30000;
+  o->max_connections = 2;
+  o->health_ms = 5000;
+  o->ping_ms = 2000;
+  o->upload = 1;
+  *out = o;
+  return 0;
+}
+
+void cleave_edge_options_free(cleave_edge_options *o) {
+  if (!o) return;
+  free(o->ca);
+  free(o->cert);
+  free(o->key);
+  free(o->token);
+  free(o);
+}
+
+static int set_str(char **dst, const char *v) {
+  if (!v || !*v) return CLEAVE_EINVAL;
+  char *c = strdup(v);
+  if (!c) return CLEAVE_ENOMEM;
+  free(*dst);
+  *dst = c;
+  return 0;
+}
+
+int cleave_edge_options_set_ca_file(cleave_edge_options *o, const char *path) {
+  return o ? set_str(&o->ca, path) : CLEAVE_EINVAL;
+}
+
+int cleave_edge_options_set_client_cert(cleave_edge_options *o, const char *cert, const char *key) {
+  if (!o) return CLEAVE_EINVAL;
+  int rc = set_str(&o->cert, cert);
+  return rc ? rc : set_str(&o->key, key);
+}
+
+int cleave_edge_options_set_token(cleave_edge_options *o, const char *token) {
+  return o ? set_str(&o->token, token) : CLEAVE_EINVAL;
+}
+
+int cleave_edge_options_set_timeout_ms(cleave_edge_options *o, int ms) {
+  if (!o || ms < 0) return CLEAVE_EINVAL;
+  o->timeout_ms = ms;
+  return 0;
+}
+
+int cleave_edge_options_set_max_connections(cleave_edge_options *o, int n) {
+  if (!o || n < 1 || n > 64) return CLEAVE_EINVAL;
+  o->max_connections = n;
+  return 0;
+}
+
+int cleave_edge_options_set_probes(cleave_edge_options *o, int health_interval_ms, int ping_interval_ms) {
+  if (!o || health_interval_ms < 0 || ping_interval_ms < 0) return CLEAVE_EINVAL;
+  o->health_ms = health_interval_ms;
+  o->ping_ms = ping_interval_ms;
+  return 0;
+}
+
+void cleave_edge_options_set_upload(cleave_edge_options *o, int on) {
+  if (o) o->upload = on != 0;
+}
+
+/* ---- the edge ---- */
+
+int cleave_edge_new(cleave_ctx *ctx, const char *url, const cleave_edge_options *opt, cleave_edge **out) {
+  if (!ctx || !url || !out) return cl_err(ctx, CLEAVE_EINVAL, "cleave_edge_new: NULL argument");
+  *out = NULL;
+  if (!ctx->loop) return cl_err(ctx, CLEAVE_EINVAL, "an edge needs a context made with a uv loop");
+  cleave_edge_options defaults = {
+      .timeout_ms = 30000, .max_connections = 2, .health_ms = 5000, .ping_ms = 2000, .upload = 1};
+  if (!opt) opt = &defaults;
+  cleave_edge *e = cl_calloc(ctx, 1, sizeof *e);
+  if (!e || !(e->url = cl_strdup(ctx, url))) {
+    cl_free(ctx, e);
+    return cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
+  }
+  e->ctx = ctx;
+  e->timeout_ms = opt->timeout_ms;
+  e->upload = opt->upload;
+  cl_h2_client_config cfg = {.url = url,
+                             .ca_file = opt->ca,
+                             .cert_file = opt->cert,
+                             .key_file = opt->key,
+                             .token = opt->token,
+                             .max_connections = opt->max_connections,
+                             .connect_timeout_ms = 5000,
+                             .health_interval_ms = opt->health_ms,
+                             .ping_interval_ms = opt->ping_ms};
+  int rc = cl_h2_client_new(ctx, ctx->loop, &cfg, &e->c);
+  if (rc) {
+    cl_free(ctx, e->url);
+    cl_free(ctx, e);
+    return rc;
+  }
+  *out = e;
+  return 0;
+}
+
+static void edge_free(cleave_edge *e) {
+  void (*done)(void *) = e->done;
+  void *arg = e->done_arg;
+  cl_free(e->ctx, e->url);
+  cl_free(e->ctx, e);
+  if (done) done(arg);
+}
+
+static void on_client_closed(void *arg) {
+  cleave_edge *e = arg;
+  e->client_closed = true;
+  if (e->n_work == 0) edge_free(e);
+}
+
+void cleave_edge_close(cleave_edge *e, void (*done)(void *), void *arg) {
+  if (!e || e->closing) return;
+  e->closing = true;
+  e->done = done;
+  e->done_arg = arg;
+  cl_h2_client_close(e->c, on_client_closed, e);
+}
+
+void cleave_edge_get_stats(const cleave_edge *e, cleave_edge_stats *out) {
+  memset(out, 0, sizeof *out);
+  if (!e) return;
+  cl_h2_client_stats s;
+  cl_h2_client_get_stats(e->c, &s);
+  *out = (cleave_edge_stats){.rtt_ms = s.rtt_ms,
+                             .up_mbps = s.up_mbps,
+                             .down_mbps = s.down_mbps,
+                             .healthy = s.healthy,
+                             .load_queue = s.load_queue,
+                             .load_wait_ms = s.load_wait_ms,
+                             .requests = s.requests,
+                             .failures = s.failures,
+                             .bytes_up = s.bytes_up,
+                             .bytes_down = s.bytes_down};
+}
+
+/* ---- requests ---- */
+
+static void req_free(cleave_edge_req *r) {
+  cleave_ctx *ctx = r->e->ctx;
+  cl_free(ctx, r->body);
+  cl_free(ctx, r->model_path);
+  free(r->file);
+  cl_free(ctx, r);
+}
+
+/* Calls back once and releases the request. On error the context's last error already says why. */
+static void finish(cleave_edge_req *r, int status, cleave_result *result) {
+  r->cb(r->user, status, result);
+  req_free(r);
+}
+
+static const char *reply_header(const cl_h2_reply *rep, const char *name) {
+  for (int i = 0; i < rep->n_headers; i++)
+    if (strcmp(rep->headers[i].name, name) == 0) return rep->headers[i].value;
+  return NULL;
+}
+
+/* An HTTP error status as a cleave error, with the server's {"error": ...} text in the message. */
+static int status_error(cleave_edge *e, const cl_h2_reply *rep, const char *what) {
+  int code;
+  switch (rep->status) {
+  case 400: code = CLEAVE_EINVAL; break;
+  case 401:
+  case 403: code = CLEAVE_EAUTH; break;
+  case 404: code = CLEAVE_ENOTFOUND; break;
+  case 413: code = CLEAVE_ELIMIT; break;
+  case 429:
+  case 503: code = CLEAVE_EBUSY; break;
+  default: code = CLEAVE_EHTTP; break;
+  }
+  json_t *j = json_loadb((const char *)rep->body, rep->body_len, 0, NULL);
+  const char *msg = j ? json_string_value(json_object_get(j, "error")) : NULL;
+  int rc = cl_err(e->ctx, code, "edge %s answered %s with HTTP %d: %s", e->url, what, rep->status,
+                  msg ? msg : "(no error message)");
+  json_decref(j);
+  return rc;
+}
+
+static int send_infer(cleave_edge_req *r);
+static void start_upload(cleave_edge_req *r);
+
+static void on_infer_reply(void *user, int err, const cl_h2_reply *rep) {
+  cleave_edge_req *r = user;
+  cleave_edge *e = r->e;
+  r->call = NULL;
+  if (err) {
+    finish(r, err, NULL);
+    return;
+  }
+  if (rep->status == 404 && r->model_path && e->upload && !r->uploaded && !r->canceled) {
+    const char *why = reply_header(rep, "cleave-error");
+    if (why && strcmp(why, "model-not-found") == 0) {
+      start_upload(r);
+      return;
+    }
+  }
+  if (rep->status != 200) {
+    finish(r, status_error(e, rep, "the inference request"), NULL);
+    return;
+  }
+  long long hlen = -1;
+  const char *h = reply_header(rep, CL_OIP_HEADER_LEN);
+  if (h) {
+    char *end;
+    hlen = strtoll(h, &end, 10);
+    if (*end || end == h || hlen < 0) {
+      finish(r, cl_err(e->ctx, CLEAVE_EPROTO, "edge %s sent a bad Inference-Header-Content-Length '%s'", e->url, h),
+             NULL);
+      return;
+    }
+  }
+  cl_oip_message m;
+  int rc = cl_oip_decode(e->ctx, false, rep->body, rep->body_len, hlen, &m);
+  if (rc) {
+    finish(r,
+           cl_err(e->ctx, CLEAVE_EPROTO, "edge %s: the answer is not an inference response: %s", e->url,
+                  cleave_ctx_last_error(e->ctx)),
+           NULL);
+    return;
+  }
+  cleave_result *res = NULL;
+  rc = cl_result_from_tensors(e->ctx, m.tensors, m.n_tensors, cl_now_ms() - r->t0, &res);
+  cl_oip_message_release(e->ctx, &m);
+  finish(r, rc, res);
+}
+
+static int send_infer(cleave_edge_req *r) {
+  cl_h2_header hs[2] = {{"content-type", r->hlen[0] ? "application/octet-stream" : "application/json"},
+                        {CL_OIP_HEADER_LEN, r->hlen}};
+  struct cl_h2_client_request q = {.method = "POST",
+                                   .path = r->path,
+                                   .headers = hs,
+                                   .n_headers = r->hlen[0] ? 2 : 1,
+                                   .body = r->body,
+                                   .body_len = r->body_len,
+                                   .timeout_ms = r->timeout_ms};
+  return cl_h2_client_request(r->e->c, &q, on_infer_reply, r, &r->call);
+}
+
+/* ---- upload when the gateway lacks the model ---- */
+
+static void on_upload_reply(void *user, int err, const cl_h2_reply *rep) {
+  cleave_edge_req *r = user;
+  cleave_edge *e = r->e;
+  r->call = NULL;
+  free(r->file);
+  r->file = NULL;
+  if (err) {
+    finish(r, err, NULL);
+    return;
+  }
+  if (rep->status != 200 && rep->status != 201) {
+    finish(r, status_error(e, rep, "the model upload"), NULL);
+    return;
+  }
+  r->uploaded = true;
+  int rc = send_infer(r);
+  if (rc) finish(r, rc, NULL);
+}
+
+static void read_model(uv_work_t *w) {
+  cleave_edge_req *r = w->data;
+  FILE *f = fopen(r->model_path, "rb");
+  if (!f) {
+    r->file_errno = errno;
+    return;
+  }
+  if (fseek(f, 0, SEEK_END) == 0) {
+    long n = ftell(f);
+    if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (r->file = malloc((size_t)n + 1))) {
+      r->file_len = (size_t)n;
+      if (fread(r->file, 1, (size_t)n, f) != (size_t)n) {
+        free(r->file);
+        r->file = NULL;
+      }
+    }
+  }
+  if (!r->file) r->file_errno = errno ? errno : EIO;
+  fclose(f);
+}
+
+static void after_read_model(uv_work_t *w, int status) {
+  cleave_edge_req *r = w->data;
+  cleave_edge *e = r->e;
+  r->in_work = false;
+  e->n_work--;
+  int rc = 0;
+  if (r->canceled || e->closing || status) {
+    rc = cl_err(e->ctx, CLEAVE_ECANCELED, "request to edge %s canceled during the model upload", e->url);
+  } else if (!r->file) {
+    rc = cl_err(e->ctx, CLEAVE_EIO, "uploading to edge %s: cannot read %s: %s", e->url, r->model_path,
+                strerror(r->file_errno));
+  } else {
+    char path[512];
+    snprintf(path, sizeof path, "/v2/repository/models/%s/versions/%s", r->name, r->sha256);
+    cl_h2_header hs[1] = {{"content-type", "application/octet-stream"}};
+    struct cl_h2_client_request q = {.method = "PUT",
+                                     .path = path,
+                                     .headers = hs,
+                                     .n_headers = 1,
+                                     .body = r->file,
+                                     .body_len = r->file_len,
+                                     .timeout_ms = r->timeout_ms};
+    rc = cl_h2_client_request(e->c, &q, on_upload_reply, r, &r->call);
+  }
+  if (rc) finish(r, rc, NULL);
+  if (e->client_closed && e->n_work == 0) edge_free(e);
+}
+
+static void start_upload(cleave_edge_req *r) {
+  cleave_edge *e = r->e;
+  r->work.data = r;
+  r->in_work = true;
+  e->n_work++;
+  /* the model file may be large: it is read on the thread pool, not the loop */
+  if (uv_queue_work(e->ctx->loop, &r->work, read_model, after_read_model)) {
+    r->in_work = false;
+    e->n_work--;
+    finish(r, cl_err(e->ctx, CLEAVE_ENOMEM, "cannot queue the model upload"), NULL);
+  }
+}
+
+/* ---- the public calls ---- */
+
+static int start(cleave_edge *e, const char *path, const cleave_model *model, const char *name,
+                 const cleave_tensor *inputs, size_t n_inputs, const char *const *outputs, int n_outputs,
+                 int timeout_ms, cleave_edge_cb cb, void *user, cleave_edge_req **out) {
+  cleave_ctx *ctx = e->ctx;
+  if (out) *out = NULL;
+  if (e->closing) return cl_err(ctx, CLEAVE_EINVAL, "the edge is closing");
+  if (!cb || !n_inputs || !inputs || n_inputs > CL_OIP_MAX_TENSORS || n_outputs < 0 ||
+      n_outputs > CL_OIP_MAX_TENSORS || (n_outputs && !outputs))
+    return cl_err(ctx, CLEAVE_EINVAL, "edge infer: a callback and 1 to %d inputs are needed", CL_OIP_MAX_TENSORS);
+  cleave_edge_req *r = cl_calloc(ctx, 1, sizeof *r);
+  if (!r) return cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
+  r->e = e;
+  r->cb = cb;
+  r->user = user;
+  r->t0 = cl_now_ms();
+  r->timeout_ms = timeout_ms < 0 ? e->timeout_ms : timeout_ms;
+  snprintf(r->path, sizeof r->path, "%s", path);
+  if (model) {
+    snprintf(r->name, sizeof r->name, "%s", name);
+    memcpy(r->sha256, model->sha256, sizeof r->sha256);
+    if (model->path && !(r->model_path = cl_strdup(ctx, model->path))) {
+      req_free(r);
+      return cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
+    }
+  }
+  cl_oip_out in[CL_OIP_MAX_TENSORS];
+  for (size_t i = 0; i < n_inputs; i++)
+    in[i] = (cl_oip_out){&inputs[i], true};
+  long long hlen;
+  int rc =
+      cl_oip_encode_request(ctx, NULL, in, (int)n_inputs, outputs, n_outputs, true, &r->body, &r->body_len, &hlen);
+  if (!rc) {
+    snprintf(r->hlen, sizeof r->hlen, "%lld", hlen);
+    rc = send_infer(r);
+  }
+  if (rc) {
+    req_free(r);
+    return rc;
+  }
+  if (out) *out = r;
+  return 0;
+}
+
+static bool path_safe(const char *s) { return s && s[0] && strlen(s) <= 128 && !strpbrk(s, "/?#% \t\r\n"); }
+
+int cleave_edge_infer(cleave_edge *e, const char *model_name, const char *version, const cleave_tensor *inputs,
+                      size_t n_inputs, const char *const *outputs, int n_outputs, int timeout_ms, cleave_edge_cb cb,
+                      void *user, cleave_edge_req **req) {
+  if (!e) return CLEAVE_EINVAL;
+  if (!path_safe(model_name) || (version && !path_safe(version)))
+    return cl_err(e->ctx, CLEAVE_EINVAL, "edge infer: the model name and version must be non-empty path segments");
+  char path[512];
+  if (version)
+    snprintf(path, sizeof path, "/v2/models/%s/versions/%s/infer", model_name, version);
+  else
+    snprintf(path, sizeof path, "/v2/models/%s/infer", model_name);
+  return start(e, path, NULL, NULL, inputs, n_inputs, outputs, n_outputs, timeout_ms, cb, user, req);
+}
+
+int cleave_edge_infer_cut(cleave_edge *e, const cleave_model *model, const char *name, const cleave_tensor *inputs,
+                          size_t n_inputs, const char *const *outputs, int n_outputs, int timeout_ms,
+                          cleave_edge_cb cb, void *user, cleave_edge_req **req) {
+  if (!e) return CLEAVE_EINVAL;
+  if (!model || !path_safe(name))
+    return cl_err(e->ctx, CLEAVE_EINVAL,
+                  "edge infer: a model and a name that is a non-empty path segment are needed");
+  char path[512];
+  snprintf(path, sizeof path, "/v2/models/%s/versions/%s/infer", name, model->sha256);
+  return start(e, path, model, name, inputs, n_inputs, outputs, n_outputs, timeout_ms, cb, user, req);
+}
+
+void cleave_edge_cancel(cleave_edge_req *r) {
+  if (!r || r->canceled) return;
+  r->canceled = true;
+  if (r->call) cl_h2_call_cancel(r->call); /* the callback follows with CLEAVE_ECANCELED */
+  /* an upload reading its file finishes as canceled when the read is done */
+}
