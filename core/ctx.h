@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "cleave.h"
+#include "policies/settings.h"
 
 #define CL_ERRMSG_MAX 1024
 
@@ -25,6 +26,7 @@ struct cleave_ctx {
   int threads;
   void *threadpool; /* pthreadpool_t, created on first use by a CPU backend */
   struct uv_loop_s *loop;
+  cl_policy_settings policy; /* signals pushed by the host, mode, custom policy (policies/) */
   char errmsg[CL_ERRMSG_MAX];
 };
 

@@ -15,7 +15,9 @@
 
 #include "cleave/error.h"
 #include "cleave/edge.h"
+#include "cleave/policy.h"
 #include "cleave/tensor.h"
+#include "cleave/plan.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,0 +1,27 @@
+/* partitioner: plans as JSON, and fixing a model's input shapes before planning (private). */
+#ifndef CLEAVE_PARTITIONER_PLAN_JSON_H
+#define CLEAVE_PARTITIONER_PLAN_JSON_H
+
+#include <jansson.h>
+
+#include "partitioner/placement.h"
+
+/* A JSON object describing plan under p:
+ *   devices: [{name, kind}], network: {uplink_mbps, downlink_mbps, rtt_ms, radio, radio_warm, queue_ms},
+ *   weights: {lat, energy, cost}, mode,
+ *   nodes (when with_graph): [{name, op, class, flops, bytes, cost_ms: {device: ms or null}}],
+ *   tensors (when with_graph): [{name, bytes, producer (node name or null), consumers: [node names]}],
+ *   assignment: {node name: device name},
+ *   segments: [{id, device, nodes: [names], inputs: [tensor names], outputs: [...], deps: [ids], compute_ms,
+ *               start_ms, end_ms}],
+ *   objective: {latency_ms, energy_mj, cost, value, up_bytes, down_bytes}, plan: candidate name,
+ *   candidates: [{name, feasible, why, segments, latency_ms, energy_mj, cost, value}] (the planner's last).
+ * NULL when out of memory (jansson's allocator). */
+json_t *cl_plan_json(const cl_planner *pl, const cl_place_problem *p, const cl_plan *plan, bool with_graph);
+
+/* Gives graph input `name` the static shape dims, then infers shapes again and folds what became constant (Shape
+ * chains), so that every node's cost is known. Errors: CLEAVE_ENOTFOUND (no such input), CLEAVE_ESHAPE (rank or
+ * a fixed dim disagrees with the model), the inference's errors. */
+int cl_graph_fix_input_shape(cl_graph *g, const char *name, int ndim, const int64_t *dims);
+
+#endif

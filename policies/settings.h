@@ -1,0 +1,29 @@
+/* policies: what a context holds for the policy engine (private). All-zero is the default: nothing pushed, the
+ * system files read from "/", AUTO, DEFAULT power preference, no custom policy. */
+#ifndef CLEAVE_POLICIES_SETTINGS_H
+#define CLEAVE_POLICIES_SETTINGS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cleave/policy.h"
+
+#define CL_POLICY_ROOT_MAX 1024
+/* Room for one cl_profile (partitioner/profile.h, checked where it is used): the profiles are held by value so
+ * that the context needs no cleanup of its own for them. */
+#define CL_POLICY_PROFILE_BYTES 4096
+
+typedef struct cl_policy_settings {
+  double pushed[CLEAVE_SIGNAL_COUNT];
+  uint32_t pushed_mask; /* bit i: pushed[i] holds a value */
+  cleave_mode mode;
+  cleave_power_preference power;
+  bool system_off;               /* cleave_policy_set_system_root(ctx, NULL) */
+  char root[CL_POLICY_ROOT_MAX]; /* "" stands for "/" */
+  cleave_policy_fn fn;
+  void *fn_user;
+  int n_profiles; /* 0: none set; 1: the device; 2: the device and the edge */
+  _Alignas(double) unsigned char profiles[2][CL_POLICY_PROFILE_BYTES];
+} cl_policy_settings;
+
+#endif

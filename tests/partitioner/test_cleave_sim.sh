@@ -1,0 +1,77 @@
+#!/bin/sh
+# cleave-sim plan: JSON output on the cls model, and clear errors with distinct exit codes for bad input.
+# usage: test_cleave_sim.sh BIN_DIR SOURCE_DIR
+set -u
+BIN=$1
+SRC=$2
+SIM="$BIN/cleave-sim"
+P="$SRC/partitioner/profiles"
+MODELS=${CLEAVE_MODELS:-$SRC/models}
+CLS="$MODELS/ch_ppocr_mobile_v2.0_cls_infer.onnx"
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+fail=0
+
+# expect CODE PATTERN CMD...: exit code and a phrase of stderr
+expect() {
+  code=$1
+  pattern=$2
+  shift 2
+  "$@" >"$TMP/out" 2>"$TMP/err"
+  got=$?
+  if [ "$got" -ne "$code" ] || ! grep -q -- "$pattern" "$TMP/err"; then
+    echo "FAIL: $* -> exit $got (want $code), stderr:"
+    cat "$TMP/err"
+    fail=1
+  fi
+}
+
+expect 2 "unknown subcommand" "$SIM" nosuch
+expect 2 "needs exactly one MODEL" "$SIM" plan --device-profile "$P/pixel7-cpu.json"
+expect 2 "at least one --device-profile" "$SIM" plan "$CLS"
+expect 2 "not a number" "$SIM" plan "$CLS" --shape x=1x3x48x192 --device-profile "$P/pixel7-cpu.json" --uplink-mbps fast
+expect 2 "not a number" "$SIM" plan "$CLS" --shape x=1x3x48x192 --device-profile "$P/pixel7-cpu.json" --rtt-ms -3
+expect 2 "unknown --mode" "$SIM" plan "$CLS" --shape x=1x3x48x192 --device-profile "$P/pixel7-cpu.json" --mode sometimes
+expect 2 "unknown --radio" "$SIM" plan "$CLS" --shape x=1x3x48x192 --device-profile "$P/pixel7-cpu.json" --radio carrier-pigeon
+expect 2 "pass it with --edge-profile" "$SIM" plan "$CLS" --shape x=1x3x48x192 --device-profile "$P/edge-a10.json"
+expect 2 "not an edge profile" "$SIM" plan "$CLS" --shape x=1x3x48x192 --device-profile "$P/pixel7-cpu.json" --edge-profile "$P/pixel7-gpu.json"
+
+# malformed profiles: the message names the file and the key or position
+printf '{"name": "x", "kind": "cpu", "gflops": {"conv": 1}, ' >"$TMP/trunc.json"
+expect 2 "malformed JSON at line 1" "$SIM" plan "$CLS" --shape x=1x3x48x192 --device-profile "$TMP/trunc.json"
+printf '{"name": "x", "kind": "tpu", "gflops": {"conv": 1}, "mem_gbps": 1, "active_w": 1}' >"$TMP/kind.json"
+expect 2 "'kind' must be one of" "$SIM" plan "$CLS" --shape x=1x3x48x192 --device-profile "$TMP/kind.json"
+printf '{"name": "x", "kind": "cpu", "gflops": {"conv": 1}, "active_w": 1}' >"$TMP/nobw.json"
+expect 2 "'mem_gbps' is missing" "$SIM" plan "$CLS" --shape x=1x3x48x192 --device-profile "$TMP/nobw.json"
+printf '{"name": "x", "kind": "cpu", "gflops": {"matmul": 1}, "mem_gbps": 1, "active_w": 1}' >"$TMP/cls.json"
+expect 2 "unknown op class 'matmul'" "$SIM" plan "$CLS" --shape x=1x3x48x192 --device-profile "$TMP/cls.json"
+printf '{"name": "x", "kind": "cpu", "gflops": {"conv": -1}, "mem_gbps": 1, "active_w": 1}' >"$TMP/neg.json"
+expect 2 "gflops.conv' must be a finite number" "$SIM" plan "$CLS" --shape x=1x3x48x192 --device-profile "$TMP/neg.json"
+expect 1 "cannot open" "$SIM" plan "$CLS" --shape x=1x3x48x192 --device-profile "$TMP/missing.json"
+
+if [ ! -f "$CLS" ]; then
+  echo "cls model not found: skipping the model cases"
+  exit $fail
+fi
+
+# infeasible constraint sets name the constraint
+expect 3 "mode ONLY_LOCAL forbids the edge" "$SIM" plan "$CLS" --shape x=1x3x48x192 --device-profile "$P/pixel7-npu.json" \
+  --edge-profile "$P/edge-a10.json" --mode only-local
+expect 3 "privacy pin on tensor 'x'" "$SIM" plan "$CLS" --shape x=1x3x48x192 --device-profile "$P/pixel7-cpu.json" \
+  --edge-profile "$P/edge-a10.json" --mode only-edge
+expect 3 "no edge device" "$SIM" plan "$CLS" --shape x=1x3x48x192 --device-profile "$P/pixel7-cpu.json" --mode only-edge
+expect 2 "no tensor named 'nosuch'" "$SIM" plan "$CLS" --shape x=1x3x48x192 --device-profile "$P/pixel7-cpu.json" --pin nosuch
+expect 2 "has rank 4; 3 dims given" "$SIM" plan "$CLS" --device-profile "$P/pixel7-cpu.json" --shape x=1x3x48
+expect 2 "give --shape x=" "$SIM" plan "$CLS" --device-profile "$P/pixel7-cpu.json"
+
+# a good plan: JSON with the documented keys; all-edge when the local device is forbidden everything but the edge
+"$SIM" plan "$CLS" --shape x=1x3x48x192 --device-profile "$P/pixel7-cpu.json" --edge-profile "$P/edge-a10.json" --uplink-mbps 18.88 \
+  --allow-input-offload --json >"$TMP/plan.json" 2>"$TMP/err" || { echo "FAIL: plan"; cat "$TMP/err"; fail=1; }
+for key in '"nodes"' '"tensors"' '"assignment"' '"segments"' '"objective"' '"cost_ms"' '"consumers"' \
+  '"latency_ms"' '"candidates"'; do
+  grep -q "$key" "$TMP/plan.json" || { echo "FAIL: plan JSON lacks $key"; fail=1; }
+done
+"$SIM" plan "$CLS" --shape x=1x3x48x192 --device-profile "$P/pixel7-cpu.json" --edge-profile "$P/edge-a10.json" --mode only-edge \
+  --allow-input-offload >"$TMP/edge.txt" 2>"$TMP/err" || { echo "FAIL: only-edge"; cat "$TMP/err"; fail=1; }
+grep -q "plan 'edge'" "$TMP/edge.txt" || { echo "FAIL: only-edge did not choose the edge"; cat "$TMP/edge.txt"; fail=1; }
+exit $fail
