@@ -6,3 +6,7 @@ add_test(NAME gateway_infer COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/remote/test_gate
                                     ${CMAKE_SOURCE_DIR})
 # 77: the models are not there (CLEAVE_MODELS unset)
 set_tests_properties(gateway_infer PROPERTIES LABELS "remote;sanitize" TIMEOUT 600 SKIP_RETURN_CODE 77)
+
+# 20000 infers under h2load: in the normal build only (the sanitizers make it minutes long, and its point is load).
+add_test(NAME gateway_load COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/remote/test_gateway_load.sh ${CMAKE_BINARY_DIR}/bin)
+set_tests_properties(gateway_load PROPERTIES LABELS "remote;load" TIMEOUT 900 SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
