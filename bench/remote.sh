@@ -83,11 +83,15 @@ ng_rps=$(awk '$1=="ng"{print $3}' "$tmp/rt" | median)
 failed=$(awk '{s+=$4+$5} END {print s}' "$tmp/rt")
 
 # 64 MiB up through cleave's client
-up_json=$("$bin/cleave-run" "$tmp/models/sum/1/model.onnx" --random-inputs 1 --shape x=16777216 \
-  --edge "https://127.0.0.1:$gw_port" --edge-ca "$tmp/cert.pem" --edge-name sum --warmup 1 --repeat 5 --json)
+if ! up_json=$("$bin/cleave-run" "$tmp/models/sum/1/model.onnx" --random-inputs 1 --shape x=16777216 \
+  --edge "https://127.0.0.1:$gw_port" --edge-ca "$tmp/cert.pem" --edge-name sum --warmup 1 --repeat 5 --json); then
+  echo "remote.sh: the upload run failed" >&2
+  exit 1
+fi
 up_ms=$(sed -n 's/.*"p50_ms": \([0-9.e+-]*\).*/\1/p' <<<"$up_json" | head -n 1)
 aes=$(taskset -c 0 openssl speed -evp aes-128-gcm -bytes 16384 -seconds 2 2>/dev/null | awk '/^AES-128-GCM|^aes-128-gcm/ {v=$NF; sub("k","",v); print v*1000}')
-cipher=$(echo | timeout 5 openssl s_client -connect "127.0.0.1:$gw_port" -alpn h2 2>/dev/null | sed -n 's/^ *Cipher *: //p' | head -n 1)
+cipher=$( (echo | timeout 5 openssl s_client -connect "127.0.0.1:$gw_port" -alpn h2 2>/dev/null || true) |
+  grep -o 'Cipher is [^ ]*' | head -n 1 | cut -d' ' -f3 || true)
 
 awk -v gl="$gw_lat" -v nl="$ng_lat" -v gr="$gw_rps" -v nr="$ng_rps" -v size="$size" -v f="$failed" \
   -v upms="$up_ms" -v aes="$aes" -v cipher="$cipher" -v rounds="$rounds" 'BEGIN {

@@ -1,5 +1,6 @@
 /* cleave-gateway: the edge server (remote/gateway.h holds everything it does). */
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +89,10 @@ int main(int argc, char **argv) {
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
   signal(SIGPIPE, SIG_IGN);
+  /* Tensors of tens of MiB come and go with every request. Above glibc's mmap threshold (at most 32 MiB by default)
+   * each would be mapped fresh and page-faulted in, then unmapped; kept in the heap, the pages are reused. */
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
   uv_loop_t *loop = uv_default_loop();
   cleave_ctx *ctx = NULL;
   cleave_options *copt = NULL;

@@ -1,6 +1,7 @@
 /* cleave-run: load an ONNX model, run it on a device, time it, save its outputs. */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,6 +187,9 @@ int main(int argc, char **argv) {
     default: usage(stderr); return 2;
     }
   }
+  /* repeated runs on large tensors reuse heap pages instead of mapping and faulting them in each time */
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
   if (optind != argc - 1) return bad_args("%s", optind >= argc ? "missing MODEL.onnx" : "more than one model given");
   const char *model_path = argv[optind];
 
