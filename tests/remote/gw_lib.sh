@@ -227,3 +227,11 @@ expect_no_alpn() {
   fi
 }
 
+# need_cls_model: sets cls_onnx to PP-OCR cls from $CLEAVE_MODELS, or skips the test (exit 77).
+need_cls_model() {
+  cls_onnx="${CLEAVE_MODELS:-}/ch_ppocr_mobile_v2.0_cls_infer.onnx"
+  if [ -z "${CLEAVE_MODELS:-}" ] || [ ! -f "$cls_onnx" ]; then
+    echo "SKIP set CLEAVE_MODELS to the folder scripts/fetch-models.sh fills"
+    exit 77
+  fi
+}

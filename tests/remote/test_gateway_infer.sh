@@ -14,14 +14,10 @@ fi
 bin="$1/cleave-gateway"
 tool="$1/gw_tool"
 src="$2"
-cls_onnx="${CLEAVE_MODELS:-}/ch_ppocr_mobile_v2.0_cls_infer.onnx"
-if [ -z "${CLEAVE_MODELS:-}" ] || [ ! -f "$cls_onnx" ]; then
-  echo "SKIP set CLEAVE_MODELS to the folder scripts/fetch-models.sh fills"
-  exit 77
-fi
 
 # shellcheck source=gw_lib.sh
 . "$(dirname "$0")/gw_lib.sh"
+need_cls_model
 need h2load nghttp2-client
 [ "$missing" -eq 0 ] || exit 1
 make_certs
