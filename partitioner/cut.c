@@ -69,6 +69,10 @@ void cl_cut_work_free(cleave_ctx *ctx, cl_cut_work *w) {
   cl_free(ctx, w->next);
   cl_free(ctx, w->to);
   cl_free(ctx, w->cap);
+  cl_free(ctx, w->off);
+  cl_free(ctx, w->cto);
+  cl_free(ctx, w->crev);
+  cl_free(ctx, w->ccap);
   cl_free(ctx, w->vmap);
   cl_free(ctx, w->lab);
   memset(w, 0, sizeof *w);
@@ -87,14 +91,15 @@ static int reserve(cleave_ctx *ctx, cl_cut_work *w, int nv, int ne) {
     int c = nv + nv / 2 + 16;
     if (grow(ctx, (void **)&w->head, sizeof(int), c) || grow(ctx, (void **)&w->level, sizeof(int), c) ||
         grow(ctx, (void **)&w->iter, sizeof(int), c) || grow(ctx, (void **)&w->queue, sizeof(int), c) ||
-        grow(ctx, (void **)&w->stack, sizeof(int), 2 * c))
+        grow(ctx, (void **)&w->stack, sizeof(int), 2 * c) || grow(ctx, (void **)&w->off, sizeof(int), c + 1))
       return cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
     w->cap_v = c;
   }
   if (ne > w->cap_e) {
     int c = ne + ne / 2 + 16;
     if (grow(ctx, (void **)&w->next, sizeof(int), c) || grow(ctx, (void **)&w->to, sizeof(int), c) ||
-        grow(ctx, (void **)&w->cap, sizeof(double), c))
+        grow(ctx, (void **)&w->cap, sizeof(double), c) || grow(ctx, (void **)&w->cto, sizeof(int), c) ||
+        grow(ctx, (void **)&w->crev, sizeof(int), c) || grow(ctx, (void **)&w->ccap, sizeof(double), c))
       return cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
     w->cap_e = c;
   }
@@ -128,73 +133,100 @@ static void add_edge(net *g, int u, int v, double c) {
   w->n_e += 2;
 }
 
-static bool bfs(cl_cut_work *w, double eps) {
+/* Regroups the arcs by tail (arc e runs from to[e ^ 1] to to[e]) so that the max-flow scans contiguous memory. */
+static void compact(cl_cut_work *w) {
+  int nv = w->n_v, ne = w->n_e, *off = w->off, *pos = w->next, *cur = w->iter;
+  memset(off, 0, sizeof(int) * (size_t)(nv + 1));
+  for (int e = 0; e < ne; e++)
+    off[w->to[e ^ 1] + 1]++;
+  for (int v = 0; v < nv; v++)
+    off[v + 1] += off[v];
+  memcpy(cur, off, sizeof(int) * (size_t)nv);
+  for (int e = 0; e < ne; e++) {
+    int i = pos[e] = cur[w->to[e ^ 1]]++;
+    w->cto[i] = w->to[e];
+    w->ccap[i] = w->cap[e];
+  }
+  for (int e = 0; e < ne; e++)
+    w->crev[pos[e]] = pos[e ^ 1];
+}
+
+/* Levels from SRC over arcs with capacity left. With stop set, vertices at the sink's level or beyond are left
+ * unexpanded (a blocking flow uses none of them); without, every reachable vertex gets its level. */
+static bool bfs(cl_cut_work *w, double eps, bool stop) {
+  int *level = w->level, *queue = w->queue, *off = w->off, *cto = w->cto;
+  const double *ccap = w->ccap;
   for (int i = 0; i < w->n_v; i++)
-    w->level[i] = -1;
+    level[i] = -1;
   int qh = 0, qt = 0;
-  w->queue[qt++] = SRC;
-  w->level[SRC] = 0;
+  queue[qt++] = SRC;
+  level[SRC] = 0;
   while (qh < qt) {
-    int u = w->queue[qh++];
-    for (int e = w->head[u]; e >= 0; e = w->next[e])
-      if (w->cap[e] > eps && w->level[w->to[e]] < 0) {
-        w->level[w->to[e]] = w->level[u] + 1;
-        w->queue[qt++] = w->to[e];
+    int u = queue[qh++];
+    if (stop && level[SNK] >= 0 && level[u] >= level[SNK] - 1) break;
+    for (int i = off[u], end = off[u + 1]; i < end; i++)
+      if (ccap[i] > eps && level[cto[i]] < 0) {
+        level[cto[i]] = level[u] + 1;
+        queue[qt++] = cto[i];
       }
   }
-  return w->level[SNK] >= 0;
+  return level[SNK] >= 0;
 }
 
 /* Dinic's max-flow from SRC to SNK; afterwards level[v] >= 0 exactly for the vertices on the source side of a
  * minimum cut. */
 static double maxflow(cl_cut_work *w, double eps) {
-  double flow = 0;
-  int *pv = w->stack, *pe = w->stack + w->cap_v;
+  double flow = 0, *ccap = w->ccap;
+  int *pv = w->stack, *pe = w->stack + w->cap_v, *iter = w->iter, *level = w->level, *off = w->off, *cto = w->cto,
+      *crev = w->crev;
   w->maxflows++;
-  while (bfs(w, eps)) {
-    for (int i = 0; i < w->n_v; i++)
-      w->iter[i] = w->head[i];
+  compact(w);
+  while (bfs(w, eps, true)) {
+    memcpy(iter, off, sizeof(int) * (size_t)w->n_v);
     int top = 0, u = SRC;
     for (;;) {
       if (u == SNK) {
         double f = INFINITY;
         for (int k = 0; k < top; k++)
-          if (w->cap[pe[k]] < f) f = w->cap[pe[k]];
+          if (ccap[pe[k]] < f) f = ccap[pe[k]];
         int first = -1;
         for (int k = 0; k < top; k++) {
-          w->cap[pe[k]] -= f;
-          w->cap[pe[k] ^ 1] += f;
-          if (first < 0 && w->cap[pe[k]] <= eps) first = k;
+          ccap[pe[k]] -= f;
+          ccap[crev[pe[k]]] += f;
+          if (first < 0 && ccap[pe[k]] <= eps) first = k;
         }
         flow += f;
         top = first < 0 ? 0 : first;
         u = pv[top];
         continue;
       }
-      int e = w->iter[u];
-      for (; e >= 0; e = w->next[e])
-        if (w->cap[e] > eps && w->level[w->to[e]] == w->level[u] + 1) break;
-      w->iter[u] = e;
-      if (e >= 0) {
+      int i = iter[u], end = off[u + 1], next_level = level[u] + 1;
+      while (i < end && !(ccap[i] > eps && level[cto[i]] == next_level))
+        i++;
+      iter[u] = i;
+      if (i < end) {
         pv[top] = u;
-        pe[top++] = e;
-        u = w->to[e];
+        pe[top++] = i;
+        u = cto[i];
         continue;
       }
-      w->level[u] = -1; /* dead end for this phase */
+      level[u] = -1; /* dead end for this phase */
       if (top == 0) break;
       u = pv[--top];
-      w->iter[u] = w->next[w->iter[u]];
+      iter[u]++;
     }
   }
-  bfs(w, eps); /* residual reachability: the source side */
+  bfs(w, eps, false); /* residual reachability: the source side */
   return flow;
 }
 
 /* ---- expansion move ---- */
 
+/* A bound on any finite cut: every node's dearest placement and every tensor sent to every device at the dearest
+ * rate. Rates of 1e299 and more stand for "never" (a link that is down): edges at such rates are capped at the
+ * network's infinity instead of inflating it, which would drown the real capacities below its epsilon. */
 static double bound(const cl_pgraph *pg) {
-  double b = 0;
+  double b = 0, mf = 0, mb = 0;
   int nd = pg->n_dev;
   for (int n = 0; n < pg->n_nodes; n++) {
     double m = 0;
@@ -204,15 +236,15 @@ static double bound(const cl_pgraph *pg) {
     }
     b += m;
   }
-  for (int t = 0; t < pg->n_tensors; t++) {
-    double m = 0;
-    for (int a = 0; a < nd; a++)
-      for (int c = 0; c < nd; c++) {
-        double x = cl_pg_xfer(pg, t, a, c);
-        if (isfinite(x) && fabs(x) > m) m = fabs(x);
-      }
-    b += m * nd;
-  }
+  for (int a = 0; a < nd; a++)
+    for (int c = 0; c < nd; c++) {
+      double f = fabs(pg->xfer_fixed[a][c]), r = fabs(pg->xfer_byte[a][c]);
+      if (a == c || !(f < 1e299) || !(r < 1e299)) continue;
+      if (f > mf) mf = f;
+      if (r > mb) mb = r;
+    }
+  for (int t = 0; t < pg->n_tensors; t++)
+    b += (mf + mb * pg->bytes[t]) * nd;
   return b;
 }
 
@@ -243,7 +275,10 @@ int cl_cut_move(cleave_ctx *ctx, cl_cut_work *w, const cl_pgraph *pg, int alpha,
       vmap[n] = SNK;
     else if (!isfinite(u[alpha]))
       vmap[n] = SRC;
-    else {
+    else if (!isfinite(u[cur])) { /* it cannot stay: every finite labelling of the move puts it at alpha */
+      vmap[n] = SNK;
+      g.constant += u[alpha];
+    } else {
       int v = vmap[n] = new_vertex(&g);
       double keep = isfinite(u[cur]) ? u[cur] : g.inf, take = u[alpha];
       double m = keep < take ? keep : take;
@@ -326,8 +361,7 @@ int cl_cut_move(cleave_ctx *ctx, cl_cut_work *w, const cl_pgraph *pg, int alpha,
   maxflow(w, eps);
   for (int n = 0; n < nn; n++) {
     int v = vmap[n];
-    if (v == SNK) continue;
-    if (v != SRC && w->level[v] < 0) assign[n] = alpha;
+    if (v == SNK || (v != SRC && w->level[v] < 0)) assign[n] = alpha;
   }
   return 0;
 }

@@ -50,8 +50,10 @@ double cl_pgraph_cost(const cl_pgraph *pg, const int *assign);
  * warm. Zero-initialise, then release with cl_cut_work_free(). */
 typedef struct cl_cut_work {
   int n_v, cap_v, n_e, cap_e;
-  int *head, *next, *to, *level, *iter, *queue, *vmap, *stack;
+  int *head, *next, *to, *level, *iter, *queue, *vmap, *stack; /* the network as it is built: arc lists */
   double *cap;
+  int *off, *cto, *crev; /* the same arcs grouped by tail for the max-flow: arcs of v are off[v] .. off[v+1] */
+  double *ccap;
   int *lab; /* scratch labelling */
   int lab_cap;
   long maxflows; /* max-flow runs so far (statistics) */

@@ -27,7 +27,8 @@ struct cl_planner {
   double *node_ms; /* [n_nodes * MAXD] for the current problem */
   int *pin_value;  /* per node: a pinned value it touches, or -1 */
   int *assign, *best, *start;
-  double *arrival; /* [n_values * MAXD] evaluator scratch */
+  int *cand_assign; /* [MAX_CAND * n_nodes]: the candidates' assignments, so that a repeat is not evaluated again */
+  double *arrival;  /* [n_values * MAXD] evaluator scratch */
   cl_plan_candidate cand[MAX_CAND];
   int n_cand;
   int edge;          /* index of the edge device in the current problem, or -1 */
@@ -65,6 +66,7 @@ void cl_planner_free(cl_planner *pl) {
   cl_free(ctx, pl->assign);
   cl_free(ctx, pl->best);
   cl_free(ctx, pl->start);
+  cl_free(ctx, pl->cand_assign);
   cl_free(ctx, pl->arrival);
   cl_free(ctx, pl);
 }
@@ -87,11 +89,12 @@ int cl_planner_new(cleave_ctx *ctx, const cl_graph *g, cl_planner **out) {
   pl->assign = cl_calloc(ctx, (size_t)nn + 1, sizeof *pl->assign);
   pl->best = cl_calloc(ctx, (size_t)nn + 1, sizeof *pl->best);
   pl->start = cl_calloc(ctx, (size_t)nn + 1, sizeof *pl->start);
+  pl->cand_assign = cl_calloc(ctx, (size_t)nn * MAX_CAND + 1, sizeof *pl->cand_assign);
   pl->arrival = cl_calloc(ctx, (size_t)nv * MAXD + 1, sizeof *pl->arrival);
   int *mark = cl_calloc(ctx, (size_t)nn + 1, sizeof *mark);
   int rc = 0;
   if (!pl->cost || !pl->cls || !pl->weights || !pl->act || !pl->value_bytes || !pl->node_ms || !pl->pin_value ||
-      !pl->assign || !pl->best || !pl->start || !pl->arrival || !mark)
+      !pl->assign || !pl->best || !pl->start || !pl->cand_assign || !pl->arrival || !mark)
     goto nomem;
   for (int v = 0; v < nv; v++) {
     int64_t b = cl_value_bytes(g, v);
@@ -388,7 +391,8 @@ static double move(cl_planner *pl, const cl_place_problem *p, int v, int src, in
   return *arr = t;
 }
 
-int cl_planner_evaluate(cl_planner *pl, const cl_place_problem *p, const int *assign, cl_plan *out) {
+/* Evaluates assign with the costs fill_costs() left for p. */
+static int evaluate(cl_planner *pl, const cl_place_problem *p, const int *assign, cl_plan *out) {
   cleave_ctx *ctx = pl->ctx;
   const cl_graph *g = pl->g;
   memset(out, 0, sizeof *out);
@@ -472,6 +476,14 @@ int cl_planner_evaluate(cl_planner *pl, const cl_place_problem *p, const int *as
   return 0;
 }
 
+int cl_planner_evaluate(cl_planner *pl, const cl_place_problem *p, const int *assign, cl_plan *out) {
+  memset(out, 0, sizeof *out);
+  int rc = check_problem(pl, p);
+  if (rc) return rc;
+  fill_costs(pl, p);
+  return evaluate(pl, p, assign, out);
+}
+
 /* ---- constraints ---- */
 
 /* Memory a device needs under assign: the weights of its nodes plus its largest node's activations. */
@@ -496,7 +508,7 @@ static int violation(cl_planner *pl, const cl_place_problem *p, const int *assig
                      int *bad_dev) {
   *bad_dev = -1;
   for (int n = 0; n < pl->g->n_nodes; n++)
-    if (!may_run(pl, p, n, assign[n])) {
+    if (!isfinite(pl->node_ms[(size_t)n * MAXD + (size_t)assign[n]]) && !may_run(pl, p, n, assign[n])) {
       why_not(pl, p, n, assign[n], why, len);
       return CLEAVE_EINFEASIBLE;
     }
@@ -534,16 +546,26 @@ const cl_plan_candidate *cl_planner_candidates(const cl_planner *pl, int *n) {
 static int consider(cl_planner *pl, const cl_place_problem *p, const char *name, const int *assign,
                     double *best_biased) {
   if (pl->n_cand >= MAX_CAND) return 0;
-  cl_plan_candidate *c = &pl->cand[pl->n_cand++];
+  size_t nn = (size_t)pl->g->n_nodes;
+  int k = pl->n_cand++, same = -1;
+  cl_plan_candidate *c = &pl->cand[k];
   memset(c, 0, sizeof *c);
+  int *mine = pl->cand_assign + (size_t)k * nn;
+  memcpy(mine, assign, nn * sizeof *assign);
+  for (int i = 0; i < k && same < 0; i++)
+    if (memcmp(pl->cand_assign + (size_t)i * nn, assign, nn * sizeof *assign) == 0) same = i;
+  if (same >= 0) { /* a cut that kept everything on one device, an expansion that found nothing better */
+    *c = pl->cand[same];
+  } else {
+    cl_plan plan;
+    int bad, rc = evaluate(pl, p, assign, &plan);
+    if (rc) return rc;
+    c->obj = plan.obj;
+    c->n_segments = plan.n_segments;
+    cl_plan_free(pl->ctx, &plan);
+    c->feasible = !violation(pl, p, assign, c->why, sizeof c->why, &bad);
+  }
   snprintf(c->name, sizeof c->name, "%s", name);
-  cl_plan plan;
-  int bad, rc = cl_planner_evaluate(pl, p, assign, &plan);
-  if (rc) return rc;
-  c->obj = plan.obj;
-  c->n_segments = plan.n_segments;
-  cl_plan_free(pl->ctx, &plan);
-  c->feasible = !violation(pl, p, assign, c->why, sizeof c->why, &bad);
   bool uses_edge = false, uses_local = false;
   for (int n = 0; n < pl->g->n_nodes; n++) {
     if (assign[n] == pl->edge)
@@ -671,7 +693,7 @@ int cl_planner_plan(cl_planner *pl, const cl_place_problem *p, cl_plan *out) {
     return cl_err(ctx, CLEAVE_EINFEASIBLE, "no plan satisfies the constraints: %s",
                   c && c->why[0] ? c->why : "every candidate breaks one");
   }
-  if ((rc = cl_planner_evaluate(pl, p, pl->best, out))) return rc;
+  if ((rc = evaluate(pl, p, pl->best, out))) return rc;
   for (int i = 0; i < pl->n_cand; i++)
     if (pl->cand[i].feasible && pl->cand[i].biased == best) {
       snprintf(out->name, sizeof out->name, "%s", pl->cand[i].name);

@@ -129,8 +129,10 @@ void cl_planner_free(cl_planner *pl);
  * "privacy pin on 'x' ...", "memory cap of 'npu' ..."), CLEAVE_ENOMEM. On error *out is zeroed. */
 int cl_planner_plan(cl_planner *pl, const cl_place_problem *p, cl_plan *out);
 
-/* Evaluates a given assignment (node id -> device index) under p: builds its segments and objective into *out.
- * Constraints are not checked (see cl_planner_check()). Returns 0, CLEAVE_EINVAL or CLEAVE_ENOMEM. */
+/* Evaluates a given assignment (node id -> device index) under p (its devices, derating, link and weights, whatever
+ * the planner was last asked): builds its segments and objective into *out. Constraints are not checked (see
+ * cl_planner_check()). Returns 0, CLEAVE_EINVAL (a malformed problem or assignment), CLEAVE_ENOTFOUND (a pin names
+ * no tensor) or CLEAVE_ENOMEM. */
 int cl_planner_evaluate(cl_planner *pl, const cl_place_problem *p, const int *assign, cl_plan *out);
 
 /* 0 if assign satisfies every constraint of p, else CLEAVE_EINFEASIBLE with the constraint named. */

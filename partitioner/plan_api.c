@@ -35,6 +35,8 @@ void cleave_profile_free(cleave_profile *p) {
 
 const char *cleave_profile_name(const cleave_profile *p) { return p ? p->p.name : NULL; }
 
+const cl_profile *cl_profile_of(const cleave_profile *p) { return p ? &p->p : NULL; }
+
 int cleave_correction_new(cleave_ctx *ctx, cleave_correction **out) {
   if (!ctx || !out) return cl_err(ctx, CLEAVE_EINVAL, "cleave_correction_new: NULL argument");
   *out = cl_calloc(ctx, 1, sizeof **out);
@@ -61,24 +63,30 @@ int cleave_correction_observe(cleave_correction *c, const cleave_model *model, c
                               const cleave_result *result) {
   if (!c || !model || !profile || !result) return CLEAVE_EINVAL;
   const cl_graph *g = &model->graph;
-  int n_prof, used = 0;
+  int n_prof, used = 0, rc = 0;
   const cleave_node_profile *np = cleave_result_profile(result, &n_prof);
-  for (int i = 0; i < n_prof; i++) {
-    int node = -1;
-    for (int n = 0; n < g->n_nodes && node < 0; n++)
-      if (strcmp(g->nodes[n].name, np[i].node) == 0) node = n;
-    if (node < 0) continue;
+  if (n_prof == 0) return 0;
+  /* a node may take several steps (a layout conversion beside its kernel): one observation of their sum */
+  double *ms = cl_calloc(c->c.ctx, (size_t)g->n_nodes + 1, sizeof *ms);
+  if (!ms) return cl_err(c->c.ctx, CLEAVE_ENOMEM, "out of memory");
+  for (int i = 0; i < n_prof; i++)
+    for (int n = 0; n < g->n_nodes; n++)
+      if (strcmp(g->nodes[n].name, np[i].node) == 0) {
+        ms[n] += np[i].ms > 0 ? np[i].ms : 1e-12; /* > 0 marks the node as timed */
+        break;
+      }
+  for (int n = 0; n < g->n_nodes && !rc; n++) {
+    if (!(ms[n] > 0)) continue;
     cl_node_cost cost;
-    cl_cost_node(g, &g->nodes[node], &cost);
+    cl_cost_node(g, &g->nodes[n], &cost);
     if (!cost.known) continue;
-    cl_op_class k = cl_op_class_of(g, &g->nodes[node]);
+    cl_op_class k = cl_op_class_of(g, &g->nodes[n]);
     double pred = cl_profile_node_ms(&profile->p, &cost, k);
     if (!isfinite(pred)) continue;
-    int rc = cl_correction_observe(&c->c, profile->p.name, k, np[i].ms, pred);
-    if (rc) return rc;
-    used++;
+    if (!(rc = cl_correction_observe(&c->c, profile->p.name, k, ms[n], pred))) used++;
   }
-  return used;
+  cl_free(c->c.ctx, ms);
+  return rc ? rc : used;
 }
 
 double cleave_correction_factor(const cleave_correction *c, const char *profile, const char *op_class) {

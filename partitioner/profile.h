@@ -71,6 +71,9 @@ int cl_profile_load(cleave_ctx *ctx, const char *path, cl_profile *out);
 /* Writes p as JSON to path. Returns 0, CLEAVE_EIO or CLEAVE_ENOMEM. */
 int cl_profile_save(cleave_ctx *ctx, const cl_profile *p, const char *path);
 
+/* The profile a cleave_profile (cleave_profile_load()) holds; NULL for NULL. Owned by p. */
+const cl_profile *cl_profile_of(const cleave_profile *p);
+
 /* Whether p can run n: its class has a throughput and its op is not in the unsupported list. */
 bool cl_profile_supports(const cl_profile *p, const cl_graph *g, const cl_node *n);
 

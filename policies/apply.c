@@ -186,19 +186,37 @@ done:
   return rc;
 }
 
+static int check_kinds(cleave_ctx *ctx, const cl_profile *dev, const cl_profile *edge, const char *dev_what,
+                       const char *edge_what) {
+  if (dev && dev->kind == CL_DEV_EDGE)
+    return cl_err(ctx, CLEAVE_EINVAL, "%s: profile '%s' is an edge, not a device", dev_what, dev->name);
+  if (edge && edge->kind != CL_DEV_EDGE)
+    return cl_err(ctx, CLEAVE_EINVAL, "%s: profile '%s' is not of kind edge", edge_what, edge->name);
+  return 0;
+}
+
 int cleave_policy_set_profiles(cleave_ctx *ctx, const char *device_path, const char *edge_path) {
   if (!ctx || !device_path) return cl_err(ctx, CLEAVE_EINVAL, "cleave_policy_set_profiles: no device profile");
   cl_profile dev, edge;
   int rc = cl_profile_load(ctx, device_path, &dev);
   if (!rc && edge_path) rc = cl_profile_load(ctx, edge_path, &edge);
+  if (!rc) rc = check_kinds(ctx, &dev, edge_path ? &edge : NULL, device_path, edge_path);
   if (rc) return rc;
-  if (dev.kind == CL_DEV_EDGE)
-    return cl_err(ctx, CLEAVE_EINVAL, "%s: profile '%s' is an edge, not a device", device_path, dev.name);
-  if (edge_path && edge.kind != CL_DEV_EDGE)
-    return cl_err(ctx, CLEAVE_EINVAL, "%s: profile '%s' is not of kind edge", edge_path, edge.name);
+  /* the context has no cleanup of its own for the policies: files are held by value */
   memcpy(ctx->policy.profiles[0], &dev, sizeof dev);
   if (edge_path) memcpy(ctx->policy.profiles[1], &edge, sizeof edge);
-  ctx->policy.n_profiles = edge_path ? 2 : 1;
+  ctx->policy.device = (const cl_profile *)(const void *)ctx->policy.profiles[0];
+  ctx->policy.edge = edge_path ? (const cl_profile *)(const void *)ctx->policy.profiles[1] : NULL;
+  return 0;
+}
+
+int cleave_policy_use_profiles(cleave_ctx *ctx, const cleave_profile *device, const cleave_profile *edge) {
+  if (!ctx) return CLEAVE_EINVAL;
+  const cl_profile *dev = cl_profile_of(device), *ed = device ? cl_profile_of(edge) : NULL;
+  int rc = check_kinds(ctx, dev, ed, "cleave_policy_use_profiles", "cleave_policy_use_profiles");
+  if (rc) return rc;
+  ctx->policy.device = dev;
+  ctx->policy.edge = ed;
   return 0;
 }
 
@@ -206,8 +224,5 @@ int cleave_session_explain(cleave_session *s, char **json_out) {
   if (!s || !json_out) return CLEAVE_EINVAL;
   cleave_model *m = cl_session_model(s);
   cleave_ctx *ctx = m->ctx;
-  const cl_profile *dev = NULL, *edge = NULL;
-  if (ctx->policy.n_profiles >= 1) dev = (const cl_profile *)(const void *)ctx->policy.profiles[0];
-  if (ctx->policy.n_profiles >= 2) edge = (const cl_profile *)(const void *)ctx->policy.profiles[1];
-  return cl_explain(ctx, &m->graph, dev, edge, json_out);
+  return cl_explain(ctx, &m->graph, ctx->policy.device, ctx->policy.edge, json_out);
 }

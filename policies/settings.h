@@ -9,6 +9,8 @@
 #include "cleave/policy.h"
 
 #define CL_POLICY_ROOT_MAX 1024
+
+struct cl_profile;
 /* Room for one cl_profile (partitioner/profile.h, checked where it is used): the profiles are held by value so
  * that the context needs no cleanup of its own for them. */
 #define CL_POLICY_PROFILE_BYTES 4096
@@ -22,7 +24,10 @@ typedef struct cl_policy_settings {
   char root[CL_POLICY_ROOT_MAX]; /* "" stands for "/" */
   cleave_policy_fn fn;
   void *fn_user;
-  int n_profiles; /* 0: none set; 1: the device; 2: the device and the edge */
+  /* The profiles explanations plan with: the device's and the edge's (NULL: none). They point either into
+   * profiles[] (cleave_policy_set_profiles() loads files into it) or at the caller's cleave_profile objects
+   * (cleave_policy_use_profiles(), no copy). */
+  const struct cl_profile *device, *edge;
   _Alignas(double) unsigned char profiles[2][CL_POLICY_PROFILE_BYTES];
 } cl_policy_settings;
 

@@ -439,16 +439,6 @@ static int job_done(sim *s, int r, int j) {
 
 /* ---- the plan table ---- */
 
-/* cl_planner_evaluate() times nodes with the costs of the planner's last cl_planner_plan() call: plan once under
- * p first so that an evaluation under p uses p's derating and link. */
-static int refresh_costs(cleave_ctx *ctx, cl_planner *pl, const cl_place_problem *p) {
-  cl_plan tmp;
-  int rc = cl_planner_plan(pl, p, &tmp);
-  if (rc == CLEAVE_ENOMEM) return rc;
-  if (!rc) cl_plan_free(ctx, &tmp);
-  return 0;
-}
-
 static int plan_index(sim *s, cl_planner *pl, const int *assign, const char *name) {
   const cl_graph *g = s->cfg->graph;
   uint64_t h = cl_plan_assign_hash(assign, g->n_nodes);
@@ -470,8 +460,7 @@ static int plan_index(sim *s, cl_planner *pl, const int *assign, const char *nam
   cl_place_problem_add(&p, s->cfg->device);
   cl_place_problem_add(&p, s->cfg->edge);
   p.pin_inputs = false;
-  int rc = refresh_costs(s->ctx, pl, &p);
-  if (!rc) rc = cl_planner_evaluate(pl, &p, assign, &e->plan);
+  int rc = cl_planner_evaluate(pl, &p, assign, &e->plan);
   if (rc) return rc;
   snprintf(e->plan.name, sizeof e->plan.name, "%s", name);
   e->hash = h;
@@ -579,7 +568,6 @@ static int auto_choose(sim *s, auto_state *as) {
   if (as->current < 0 || idx == as->current) return as->current = idx;
   const int *cur = s->plans[as->current].plan.assign;
   double cur_value = INFINITY;
-  if (refresh_costs(s->ctx, as->pl, &p)) return CLEAVE_ENOMEM;
   if (cl_planner_check(as->pl, &p, cur) == 0) {
     cl_plan tmp;
     if (cl_planner_evaluate(as->pl, &p, cur, &tmp) == 0) {

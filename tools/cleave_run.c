@@ -20,8 +20,9 @@ static void usage(FILE *f) {
   fprintf(
       f,
       "usage: cleave-run MODEL.onnx [options]\n"
+      "       cleave-run --calibrate OUT.json [--device NAME] [--threads N]\n"
       "\n"
-      "Runs an ONNX model with cleave and reports timings.\n"
+      "Runs an ONNX model with cleave and reports timings, or measures a device into a profile.\n"
       "\n"
       "options:\n"
       "  --input NAME=FILE.npy    feed input NAME from a NumPy file (repeatable)\n"
@@ -41,6 +42,8 @@ static void usage(FILE *f) {
       "  --edge-ca FILE           CAs that verify the gateway (default: the system's)\n"
       "  --edge-token TOKEN       bearer token for the gateway\n"
       "  --edge-name NAME         the model's name on the gateway (default: the file name without .onnx)\n"
+      "  --calibrate OUT.json     measure the device (--device) with built-in micro-models and write its\n"
+      "                           profile for the partitioner to OUT.json (named after the file); no model\n"
       "  -h, --help               this text\n"
       "\n"
       "examples:\n"
@@ -48,6 +51,7 @@ static void usage(FILE *f) {
       "  cleave-run cls.onnx --input x=img.npy --save-outputs out/\n"
       "  cleave-run rec.onnx --print-graph\n"
       "  cleave-run cls.onnx --random-inputs 3 --shape x=1x3x48x192 --edge https://127.0.0.1:8443 --edge-ca ca.pem\n"
+      "  cleave-run --calibrate my-cpu.json --device cpu\n"
       "\n"
       "exit codes: 0 success, 1 the model failed to load or run, 2 bad arguments\n");
 }
@@ -126,6 +130,35 @@ static int parse_shape(const char *s, cleave_tensor *t) {
   return t->ndim > 0 ? 0 : -1;
 }
 
+/* Measures device into the profile out_path and prints what was measured. */
+static int calibrate_device(const char *out_path, const char *device, int threads) {
+  cleave_options *opt = NULL;
+  cleave_ctx *ctx = NULL;
+  int err, rc = 1;
+  if ((err = cleave_options_new(&opt)) || (err = cleave_options_set_threads(opt, threads)) ||
+      (err = cleave_ctx_new(&ctx, NULL, opt))) {
+    fprintf(stderr, "cleave-run: %s\n", cleave_strerror(err));
+    goto out;
+  }
+  if ((err = cleave_calibrate(ctx, device, out_path))) {
+    fprintf(stderr, "cleave-run: calibration failed: %s (%s)\n", cleave_ctx_last_error(ctx), cleave_err_name(err));
+    goto out;
+  }
+  json_error_t je;
+  json_t *p = json_load_file(out_path, 0, &je), *gf = json_object_get(p, "gflops"), *v;
+  const char *cls;
+  printf("%s: device %s\n", out_path, device);
+  json_object_foreach(gf, cls, v) printf("  %-12s %10.2f GFLOP/s\n", cls, json_number_value(v));
+  printf("  %-12s %10.2f GB/s\n  %-12s %10.4f ms\n", "memory", json_number_value(json_object_get(p, "mem_gbps")),
+         "dispatch", json_number_value(json_object_get(p, "dispatch_ms")));
+  json_decref(p);
+  rc = 0;
+out:
+  cleave_ctx_free(ctx);
+  cleave_options_free(opt);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   static const struct option longopts[] = {{"input", required_argument, 0, 'i'},
                                            {"random-inputs", required_argument, 0, 'r'},
@@ -143,13 +176,14 @@ int main(int argc, char **argv) {
                                            {"edge-ca", required_argument, 0, 'C'},
                                            {"edge-token", required_argument, 0, 'T'},
                                            {"edge-name", required_argument, 0, 'N'},
+                                           {"calibrate", required_argument, 0, 'K'},
                                            {"help", no_argument, 0, 'h'},
                                            {0, 0, 0, 0}};
   kv inputs[MAX_ARGS], dims[MAX_ARGS], shapes[MAX_ARGS];
   int n_inputs = 0, n_dims = 0, n_shapes = 0;
   long long seed = -1, threads = 0, warmup = 0, repeat = 1;
   const char *save_dir = NULL, *device = "cpu", *edge_url = NULL, *edge_ca = NULL, *edge_token = NULL,
-             *edge_name = NULL;
+             *edge_name = NULL, *calibrate = NULL;
   int json = 0, print_graph = 0, profile = 0, c;
   while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
     switch (c) {
@@ -183,6 +217,7 @@ int main(int argc, char **argv) {
     case 'C': edge_ca = optarg; break;
     case 'T': edge_token = optarg; break;
     case 'N': edge_name = optarg; break;
+    case 'K': calibrate = optarg; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -190,6 +225,10 @@ int main(int argc, char **argv) {
   /* repeated runs on large tensors reuse heap pages instead of mapping and faulting them in each time */
   mallopt(M_MMAP_THRESHOLD, 1 << 30);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  if (calibrate) {
+    if (optind != argc) return bad_args("%s", "--calibrate takes no model");
+    return calibrate_device(calibrate, device, (int)threads);
+  }
   if (optind != argc - 1) return bad_args("%s", optind >= argc ? "missing MODEL.onnx" : "more than one model given");
   const char *model_path = argv[optind];
 

@@ -44,8 +44,9 @@ CLEAVE_API int cleave_correction_load(cleave_correction *c, const char *path);
 /* Writes the state to path as JSON. Errors: CLEAVE_EIO, CLEAVE_ENOMEM. */
 CLEAVE_API int cleave_correction_save(const cleave_correction *c, const char *path);
 /* Folds in the per-node timings of a run of model (a result of a session with profiling on) on the device that
- * profile describes: each node's measured time against the profile's prediction. Returns the number of nodes
- * used (0 if the result has no timings) or CLEAVE_EINVAL. */
+ * profile describes: each node's measured time (the sum of its steps, where the device ran it in several) against
+ * the profile's prediction. Returns the number of nodes used (0 if the result has no timings), CLEAVE_EINVAL or
+ * CLEAVE_ENOMEM. */
 CLEAVE_API int cleave_correction_observe(cleave_correction *c, const cleave_model *model,
                                          const cleave_profile *profile, const cleave_result *result);
 /* The current factor (measured / predicted) for a profile name and op class name ("conv", "depthwise", "gemm",

@@ -122,6 +122,15 @@ CLEAVE_API int cleave_policy_decide(struct cleave_ctx *ctx, cleave_policy_decisi
  * (the message names the file and the key), CLEAVE_ENOMEM. */
 CLEAVE_API int cleave_policy_set_profiles(struct cleave_ctx *ctx, const char *device_path, const char *edge_path);
 
+struct cleave_profile;
+
+/* Like cleave_policy_set_profiles() with profiles the caller loaded (cleave_profile_load()), used in place: the
+ * context keeps the pointers, not copies, so both must outlive its explanations or be replaced first. edge NULL:
+ * no edge; device NULL: no profiles (explanations then plan nothing). Errors: CLEAVE_EINVAL (a device profile of
+ * kind edge, or an edge profile of another kind; the message names the profile). */
+CLEAVE_API int cleave_policy_use_profiles(struct cleave_ctx *ctx, const struct cleave_profile *device,
+                                          const struct cleave_profile *edge);
+
 /* Explains how the session would be placed now, as JSON:
  *   {"signals": {name: {"value": v, "source": "system"|"host"}}, "mode", "power_preference",
  *    "decision": {weights, derating, caps, edge flags}, "rules": [text of each rule that fired],

@@ -266,6 +266,46 @@ static void test_correction(void **state) {
   remove(path);
 }
 
+/* cl_planner_evaluate() costs an assignment under the problem it is given, not under the one the planner last
+ * planned for: before any plan, and after a plan under other conditions, it agrees with a fresh planner. */
+static void test_evaluate_uses_its_problem(void **state) {
+  fx *f = *state;
+  int nn = f->m->graph.n_nodes, assign[16];
+  assert_true(nn <= 16);
+  for (int n = 0; n < nn; n++)
+    assign[n] = n < 2 ? 0 : 1; /* MatMul + Relu local, the rest on the edge */
+  cl_plan before, ref, after, plan;
+  assert_int_equal(cl_planner_evaluate(f->pl, &f->p, assign, &before), 0);
+  assert_true(before.obj.latency_ms > 0 && before.obj.up_bytes > 0);
+  /* plan under a slow, far link and a throttled device, then evaluate under the original problem */
+  cl_place_problem q = f->p;
+  q.net.up_mbps = q.net.down_mbps = 0.5;
+  q.net.rtt_ms = 300;
+  q.dev[0].speed = 3;
+  assert_int_equal(cl_planner_plan(f->pl, &q, &plan), 0);
+  assert_int_equal(cl_planner_evaluate(f->pl, &f->p, assign, &after), 0);
+  cl_planner *fresh;
+  assert_int_equal(cl_planner_new(f->ctx, &f->m->graph, &fresh), 0);
+  assert_int_equal(cl_planner_evaluate(fresh, &f->p, assign, &ref), 0);
+  assert_true(before.obj.value == ref.obj.value && after.obj.value == ref.obj.value);
+  assert_true(after.obj.latency_ms == ref.obj.latency_ms && after.obj.energy_mj == ref.obj.energy_mj);
+  /* and under q it is slower: the link and the device's derating count */
+  cl_plan under_q;
+  assert_int_equal(cl_planner_evaluate(fresh, &q, assign, &under_q), 0);
+  assert_true(under_q.obj.latency_ms > ref.obj.latency_ms + 300);
+  /* a malformed problem is an error, not an evaluation under stale costs */
+  cl_place_problem bad = f->p;
+  bad.w_lat = -1;
+  cl_plan none;
+  assert_int_equal(cl_planner_evaluate(fresh, &bad, assign, &none), CLEAVE_EINVAL);
+  cl_plan_free(f->ctx, &before);
+  cl_plan_free(f->ctx, &ref);
+  cl_plan_free(f->ctx, &after);
+  cl_plan_free(f->ctx, &plan);
+  cl_plan_free(f->ctx, &under_q);
+  cl_planner_free(fresh);
+}
+
 static void test_profile_roundtrip(void **state) {
   fx *f = *state;
   char path[] = "/tmp/cleave_prof_XXXXXX";
@@ -345,6 +385,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_memory_cap_moves_weights, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cache_and_hysteresis, setup, teardown),
       cmocka_unit_test_setup_teardown(test_correction, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_evaluate_uses_its_problem, setup, teardown),
       cmocka_unit_test_setup_teardown(test_profile_roundtrip, setup, teardown),
       cmocka_unit_test(test_failing_allocator),
   };

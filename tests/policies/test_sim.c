@@ -272,6 +272,38 @@ static void test_explain(void **state) {
   assert_int_equal(cleave_policy_set_mode(f->ctx, CLEAVE_MODE_ONLY_EDGE), 0);
   assert_int_equal(cleave_session_explain(sess, &js), CLEAVE_EINFEASIBLE);
   assert_int_equal(cleave_policy_set_mode(f->ctx, CLEAVE_MODE_AUTO), 0);
+  /* Profiles the app loaded are used in place. */
+  cleave_profile *dev, *edge;
+  assert_int_equal(cleave_profile_load(f->ctx, SRC "partitioner/profiles/lowend-cpu.json", &dev), 0);
+  assert_int_equal(cleave_profile_load(f->ctx, SRC "partitioner/profiles/edge-a10.json", &edge), 0);
+  assert_int_equal(cleave_policy_use_profiles(f->ctx, edge, NULL), CLEAVE_EINVAL);
+  assert_non_null(strstr(cleave_ctx_last_error(f->ctx), "edge-a10"));
+  assert_int_equal(cleave_policy_use_profiles(f->ctx, dev, dev), CLEAVE_EINVAL);
+  assert_int_equal(cleave_policy_use_profiles(f->ctx, dev, edge), 0);
+  assert_int_equal(cleave_signal_set(f->ctx, CLEAVE_SIGNAL_NET_ONLINE, 1), 0);
+  assert_int_equal(cleave_session_explain(sess, &js), 0);
+  j = json_loads(js, 0, &err);
+  assert_non_null(j);
+  cands = json_object_get(j, "candidates");
+  bool local = false, with_edge = false;
+  for (size_t i = 0; i < json_array_size(cands); i++) {
+    const char *name = json_string_value(json_object_get(json_array_get(cands, i), "name"));
+    local |= strcmp(name, "local:lowend-cpu") == 0;
+    with_edge |= strcmp(name, "cut:lowend-cpu|edge") == 0;
+  }
+  assert_true(local && with_edge);
+  json_decref(j);
+  cleave_string_free(f->ctx, js);
+  /* None: the explanation says what is missing. */
+  assert_int_equal(cleave_policy_use_profiles(f->ctx, NULL, NULL), 0);
+  assert_int_equal(cleave_session_explain(sess, &js), 0);
+  j = json_loads(js, 0, &err);
+  assert_non_null(json_object_get(j, "error"));
+  assert_null(json_object_get(j, "candidates"));
+  json_decref(j);
+  cleave_string_free(f->ctx, js);
+  cleave_profile_free(dev);
+  cleave_profile_free(edge);
   cleave_session_free(sess);
 }
 

@@ -74,13 +74,8 @@ static int start_gateway(fixture *f) {
 }
 
 static int setup(void **state) {
-  const char *dir = getenv("CLEAVE_MODELS");
   char path[512];
-  snprintf(path, sizeof path, "%s/" CLS, dir ? dir : "");
-  if (!dir || access(path, R_OK)) {
-    print_message("CLEAVE_MODELS is not set or lacks " CLS ": skipped\n");
-    return -1;
-  }
+  snprintf(path, sizeof path, "%s/" CLS, getenv("CLEAVE_MODELS"));
   fixture *f = calloc(1, sizeof *f);
   *state = f;
   if (!(f->pki = kit_pki_new())) return -1;
@@ -278,6 +273,13 @@ static void test_errors(void **state) {
 }
 
 int main(void) {
+  const char *dir = getenv("CLEAVE_MODELS");
+  char path[512];
+  snprintf(path, sizeof path, "%s/" CLS, dir ? dir : "");
+  if (!dir || access(path, R_OK)) { /* make test always sets it; a bare run of the binary says what is missing */
+    printf("test_edge: skipped: CLEAVE_MODELS is not set or lacks " CLS "\n");
+    return 0;
+  }
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_partial_offload_with_upload),
       cmocka_unit_test(test_errors),
