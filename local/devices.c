@@ -5,10 +5,12 @@
 
 extern const cl_device_iface cl_ref_device;
 extern const cl_device_iface cl_cpu_device;
+extern const cl_device_iface cl_gpu_device;
 
 const cl_device_iface *const cl_devices[] = {
     &cl_ref_device,
     &cl_cpu_device,
+    &cl_gpu_device,
     NULL,
 };
 
