@@ -105,8 +105,8 @@ static int bench_gemm(cleave_ctx *ctx, int n, int runs, double peak) {
     rc = fail(ctx, "gemm session");
     goto out;
   }
-  cleave_tensor in = {.name = "a", .dtype = CLEAVE_DTYPE_FLOAT32, .ndim = 2, .dims = {n, n}, .data = a,
-                      .nbytes = nn * sizeof(float)};
+  cleave_tensor in = {
+      .name = "a", .dtype = CLEAVE_DTYPE_FLOAT32, .ndim = 2, .dims = {n, n}, .data = a, .nbytes = nn * sizeof(float)};
   double wall, gpu;
   if ((rc = time_runs(ctx, s, &in, 2, runs, "MatMul", &wall, &gpu, &r))) goto out;
   /* spot check against a float64 product */
@@ -125,8 +125,8 @@ static int bench_gemm(cleave_ctx *ctx, int n, int runs, double peak) {
   double gf = 2.0 * n * (double)n * n / (gpu * 1e6);
   printf("gemm %dx%dx%d on gpu: kernel %.3f ms (GPU timestamps) = %.0f GFLOP/s", n, n, n, gpu, gf);
   if (peak > 0) printf(" = %.1f%% of %.0f GFLOP/s fp32 peak", 100 * gf / peak, peak);
-  printf("; whole run %.2f ms with %.0f MB in and out; max error / sum|a*b| %.2g\n", wall,
-         2.0 * (double)nn * 4 / 1e6, worst);
+  printf("; whole run %.2f ms with %.0f MB in and out; max error / sum|a*b| %.2g\n", wall, 2.0 * (double)nn * 4 / 1e6,
+         worst);
   if (worst > 1e-5) {
     fprintf(stderr, "vulkan-bench: the GEMM result is wrong\n");
     rc = 1;
@@ -147,7 +147,8 @@ static double *det_flops(cleave_ctx *ctx, const char *path, cleave_model **out) 
   cl_graph *g = &m->graph;
   cl_value *x = &g->values[g->inputs[0]];
   int64_t d[4] = {1, 3, 640, 640};
-  for (int i = 0; i < 4; i++) x->shape.d[i] = d[i];
+  for (int i = 0; i < 4; i++)
+    x->shape.d[i] = d[i];
   double *f = calloc((size_t)g->n_nodes + 1, sizeof *f);
   if (!cl_graph_infer(g)) {
     for (int before = -1; g->n_nodes != before;) {
@@ -176,8 +177,12 @@ static int bench_det(cleave_ctx *ctx, const char *models, int runs, double peak,
   size_t n = 3 * 640 * 640;
   float *x = malloc(n * sizeof *x);
   cl_fill_random_f32(x, (int64_t)n, 1);
-  cleave_tensor in = {.name = cleave_model_input(m, 0)->name, .dtype = CLEAVE_DTYPE_FLOAT32, .ndim = 4,
-                      .dims = {1, 3, 640, 640}, .data = x, .nbytes = n * sizeof(float)};
+  cleave_tensor in = {.name = cleave_model_input(m, 0)->name,
+                      .dtype = CLEAVE_DTYPE_FLOAT32,
+                      .ndim = 4,
+                      .dims = {1, 3, 640, 640},
+                      .data = x,
+                      .nbytes = n * sizeof(float)};
   double gwall = 0, cwall = 0, dummy;
   if (!(gs = session(ctx, m, "gpu", 1))) {
     fail(ctx, "det gpu session");
@@ -224,7 +229,8 @@ static int bench_det(cleave_ctx *ctx, const char *models, int runs, double peak,
     char *plus = strchr(op, '+');
     if (plus) *plus = 0;
     int c = 0;
-    while (c < ncls && strcmp(cls[c].op, op)) c++;
+    while (c < ncls && strcmp(cls[c].op, op))
+      c++;
     if (c == ncls && ncls < 64) {
       snprintf(cls[ncls].op, sizeof cls[ncls].op, "%s", op);
       cls[ncls].ms = 0;
@@ -242,7 +248,8 @@ static int bench_det(cleave_ctx *ctx, const char *models, int runs, double peak,
       }
   }
   printf("det GPU time (timestamps, last run): %.3f ms in %d steps; by op:", total, np);
-  for (int c = 0; c < ncls; c++) printf(" %s %.3f ms (%d)", cls[c].op, cls[c].ms, cls[c].n);
+  for (int c = 0; c < ncls; c++)
+    printf(" %s %.3f ms (%d)", cls[c].op, cls[c].ms, cls[c].n);
   printf("\n");
   if (best) {
     double gf = best_f / (best_ms * 1e6);
@@ -267,9 +274,12 @@ int main(int argc, char **argv) {
   const char *models = getenv("CLEAVE_MODELS") ? getenv("CLEAVE_MODELS") : "models";
   int gemm = 4096, runs = 20, cpu = 1, c;
   double peak = 0;
-  static const struct option lo[] = {{"models", required_argument, 0, 'm'}, {"gemm", required_argument, 0, 'g'},
-                                     {"runs", required_argument, 0, 'r'},   {"peak-gflops", required_argument, 0, 'p'},
-                                     {"no-cpu", no_argument, 0, 'n'},       {"help", no_argument, 0, 'h'},
+  static const struct option lo[] = {{"models", required_argument, 0, 'm'},
+                                     {"gemm", required_argument, 0, 'g'},
+                                     {"runs", required_argument, 0, 'r'},
+                                     {"peak-gflops", required_argument, 0, 'p'},
+                                     {"no-cpu", no_argument, 0, 'n'},
+                                     {"help", no_argument, 0, 'h'},
                                      {0, 0, 0, 0}};
   while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
     switch (c) {

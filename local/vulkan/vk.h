@@ -28,61 +28,61 @@
 
 #define VK_GLOBAL_FNS(X) X(vkCreateInstance) X(vkEnumerateInstanceVersion)
 
-#define VK_INSTANCE_FNS(X)                                                                                       \
-  X(vkDestroyInstance)                                                                                           \
-  X(vkEnumeratePhysicalDevices)                                                                                  \
-  X(vkGetPhysicalDeviceProperties)                                                                               \
-  X(vkGetPhysicalDeviceQueueFamilyProperties)                                                                    \
-  X(vkGetPhysicalDeviceMemoryProperties)                                                                         \
-  X(vkGetPhysicalDeviceFeatures)                                                                                 \
-  X(vkCreateDevice)                                                                                              \
+#define VK_INSTANCE_FNS(X)                                                                                           \
+  X(vkDestroyInstance)                                                                                               \
+  X(vkEnumeratePhysicalDevices)                                                                                      \
+  X(vkGetPhysicalDeviceProperties)                                                                                   \
+  X(vkGetPhysicalDeviceQueueFamilyProperties)                                                                        \
+  X(vkGetPhysicalDeviceMemoryProperties)                                                                             \
+  X(vkGetPhysicalDeviceFeatures)                                                                                     \
+  X(vkCreateDevice)                                                                                                  \
   X(vkGetDeviceProcAddr)
 
-#define VK_DEVICE_FNS(X)                                                                                         \
-  X(vkDestroyDevice)                                                                                             \
-  X(vkGetDeviceQueue)                                                                                            \
-  X(vkCreateBuffer)                                                                                              \
-  X(vkDestroyBuffer)                                                                                             \
-  X(vkGetBufferMemoryRequirements)                                                                               \
-  X(vkAllocateMemory)                                                                                            \
-  X(vkFreeMemory)                                                                                                \
-  X(vkBindBufferMemory)                                                                                          \
-  X(vkMapMemory)                                                                                                 \
-  X(vkUnmapMemory)                                                                                               \
-  X(vkCreateShaderModule)                                                                                        \
-  X(vkDestroyShaderModule)                                                                                       \
-  X(vkCreateDescriptorSetLayout)                                                                                 \
-  X(vkDestroyDescriptorSetLayout)                                                                                \
-  X(vkCreatePipelineLayout)                                                                                      \
-  X(vkDestroyPipelineLayout)                                                                                     \
-  X(vkCreateComputePipelines)                                                                                    \
-  X(vkDestroyPipeline)                                                                                           \
-  X(vkCreateDescriptorPool)                                                                                      \
-  X(vkDestroyDescriptorPool)                                                                                     \
-  X(vkAllocateDescriptorSets)                                                                                    \
-  X(vkUpdateDescriptorSets)                                                                                      \
-  X(vkCreateCommandPool)                                                                                         \
-  X(vkDestroyCommandPool)                                                                                        \
-  X(vkAllocateCommandBuffers)                                                                                    \
-  X(vkFreeCommandBuffers)                                                                                        \
-  X(vkBeginCommandBuffer)                                                                                        \
-  X(vkEndCommandBuffer)                                                                                          \
-  X(vkCmdBindPipeline)                                                                                           \
-  X(vkCmdBindDescriptorSets)                                                                                     \
-  X(vkCmdPushConstants)                                                                                          \
-  X(vkCmdDispatch)                                                                                               \
-  X(vkCmdPipelineBarrier)                                                                                        \
-  X(vkCmdCopyBuffer)                                                                                             \
-  X(vkCmdWriteTimestamp)                                                                                         \
-  X(vkCmdResetQueryPool)                                                                                         \
-  X(vkCreateQueryPool)                                                                                           \
-  X(vkDestroyQueryPool)                                                                                          \
-  X(vkGetQueryPoolResults)                                                                                       \
-  X(vkCreateFence)                                                                                               \
-  X(vkDestroyFence)                                                                                              \
-  X(vkResetFences)                                                                                               \
-  X(vkWaitForFences)                                                                                             \
-  X(vkQueueSubmit)                                                                                               \
+#define VK_DEVICE_FNS(X)                                                                                             \
+  X(vkDestroyDevice)                                                                                                 \
+  X(vkGetDeviceQueue)                                                                                                \
+  X(vkCreateBuffer)                                                                                                  \
+  X(vkDestroyBuffer)                                                                                                 \
+  X(vkGetBufferMemoryRequirements)                                                                                   \
+  X(vkAllocateMemory)                                                                                                \
+  X(vkFreeMemory)                                                                                                    \
+  X(vkBindBufferMemory)                                                                                              \
+  X(vkMapMemory)                                                                                                     \
+  X(vkUnmapMemory)                                                                                                   \
+  X(vkCreateShaderModule)                                                                                            \
+  X(vkDestroyShaderModule)                                                                                           \
+  X(vkCreateDescriptorSetLayout)                                                                                     \
+  X(vkDestroyDescriptorSetLayout)                                                                                    \
+  X(vkCreatePipelineLayout)                                                                                          \
+  X(vkDestroyPipelineLayout)                                                                                         \
+  X(vkCreateComputePipelines)                                                                                        \
+  X(vkDestroyPipeline)                                                                                               \
+  X(vkCreateDescriptorPool)                                                                                          \
+  X(vkDestroyDescriptorPool)                                                                                         \
+  X(vkAllocateDescriptorSets)                                                                                        \
+  X(vkUpdateDescriptorSets)                                                                                          \
+  X(vkCreateCommandPool)                                                                                             \
+  X(vkDestroyCommandPool)                                                                                            \
+  X(vkAllocateCommandBuffers)                                                                                        \
+  X(vkFreeCommandBuffers)                                                                                            \
+  X(vkBeginCommandBuffer)                                                                                            \
+  X(vkEndCommandBuffer)                                                                                              \
+  X(vkCmdBindPipeline)                                                                                               \
+  X(vkCmdBindDescriptorSets)                                                                                         \
+  X(vkCmdPushConstants)                                                                                              \
+  X(vkCmdDispatch)                                                                                                   \
+  X(vkCmdPipelineBarrier)                                                                                            \
+  X(vkCmdCopyBuffer)                                                                                                 \
+  X(vkCmdWriteTimestamp)                                                                                             \
+  X(vkCmdResetQueryPool)                                                                                             \
+  X(vkCreateQueryPool)                                                                                               \
+  X(vkDestroyQueryPool)                                                                                              \
+  X(vkGetQueryPoolResults)                                                                                           \
+  X(vkCreateFence)                                                                                                   \
+  X(vkDestroyFence)                                                                                                  \
+  X(vkResetFences)                                                                                                   \
+  X(vkWaitForFences)                                                                                                 \
+  X(vkQueueSubmit)                                                                                                   \
   X(vkDeviceWaitIdle)
 
 typedef struct vk_fns {
@@ -221,11 +221,11 @@ enum { ES_SCALAR, ES_SAVED, ES_TENSOR };
 
 typedef struct vk_eop {
   int op;
-  float a, b; /* scalar operand or parameters; a tensor operand is multiplied by a */
-  int src;    /* ES_* */
-  int v;      /* ES_TENSOR: graph value, or -1 for a constant made at compile (woff) */
-  int64_t woff;                /* ES_TENSOR constant: element offset in the weights buffer, or -1 */
-  int rank;                    /* ES_TENSOR constant made at compile: its shape */
+  float a, b;   /* scalar operand or parameters; a tensor operand is multiplied by a */
+  int src;      /* ES_* */
+  int v;        /* ES_TENSOR: graph value, or -1 for a constant made at compile (woff) */
+  int64_t woff; /* ES_TENSOR constant: element offset in the weights buffer, or -1 */
+  int rank;     /* ES_TENSOR constant made at compile: its shape */
   int64_t dims[CL_MAX_DIMS];
 } vk_eop;
 
@@ -280,8 +280,8 @@ typedef struct vk_step {
 typedef struct vk_val {
   int64_t off; /* arena or weights element offset; -1 none */
   bool in_arena;
-  bool host;     /* value known on the host at plan time (pk) */
-  int alias;     /* graph value whose memory this one shares, or -1 */
+  bool host; /* value known on the host at plan time (pk) */
+  int alias; /* graph value whose memory this one shares, or -1 */
   int first, last;
   int64_t params_off; /* host float values a kernel reads: their copy in the parameter buffer, or -1 */
 } vk_val;
@@ -295,10 +295,10 @@ typedef struct vk_exe {
   int *outputs, n_outputs;
   vk_step *s;
   int n_s, cap_s;
-  int *producer;     /* per graph value: step index, or -1 */
-  bool *host;        /* per graph node: evaluated on the host at plan time */
-  int64_t *konst;    /* per graph value: element offset in the weights buffer, or -1 */
-  float *wdata;      /* weights on the host while compiling */
+  int *producer;  /* per graph value: step index, or -1 */
+  bool *host;     /* per graph node: evaluated on the host at plan time */
+  int64_t *konst; /* per graph value: element offset in the weights buffer, or -1 */
+  float *wdata;   /* weights on the host while compiling */
   int64_t n_w, cap_w;
   vk_buf weights;
   /* plan */

@@ -62,7 +62,8 @@ static void gpu_release(void *p) {
   vr_buf_free(rt, &e->pstage);
   vr_buf_free(rt, &e->in_stage);
   vr_buf_free(rt, &e->out_stage);
-  for (int k = 0; k < e->n_s; k++) cl_free(ctx, e->s[k].label);
+  for (int k = 0; k < e->n_s; k++)
+    cl_free(ctx, e->s[k].label);
   cl_free(ctx, e->s);
   cl_free(ctx, e->nodes);
   cl_free(ctx, e->inputs);
@@ -93,7 +94,8 @@ static int upload_constants(vk_exe *e) {
     int vals[80], n = 0;
     if (st->kind == VK_CONCAT) {
       const cl_node *nd = &g->nodes[st->node];
-      for (int j = 0; j < nd->n_in && n < 64; j++) vals[n++] = nd->in[j];
+      for (int j = 0; j < nd->n_in && n < 64; j++)
+        vals[n++] = nd->in[j];
     } else {
       vals[n++] = st->in;
       vals[n++] = st->in2;
@@ -142,9 +144,8 @@ static int gpu_compile(void *p, const cl_segment *seg, void **out) {
   e->in_off = cl_calloc(ctx, (size_t)seg->n_inputs + 1, sizeof(int64_t));
   e->out_off = cl_calloc(ctx, (size_t)seg->n_outputs + 1, sizeof(int64_t));
   int rc = 0;
-  if (!e->nodes || !e->inputs || !e->outputs || !e->producer || !e->konst || !e->host || !e->key ||
-      !e->key_scratch || !e->value_key || !e->shape || !e->pk || !e->pk_owned || !e->v || !e->in_off ||
-      !e->out_off) {
+  if (!e->nodes || !e->inputs || !e->outputs || !e->producer || !e->konst || !e->host || !e->key || !e->key_scratch ||
+      !e->value_key || !e->shape || !e->pk || !e->pk_owned || !e->v || !e->in_off || !e->out_off) {
     rc = cl_err(ctx, CLEAVE_ENOMEM, "out of memory compiling for the gpu device");
     goto fail;
   }

@@ -30,7 +30,8 @@ static bool known(const cl_graph *g, int v, signed char *memo, int depth) {
     const cl_node *p = &g->nodes[val->producer];
     k = true;
     if (!shape_op(p))
-      for (int j = 0; j < p->n_in && k; j++) k = known(g, p->in[j], memo, depth + 1);
+      for (int j = 0; j < p->n_in && k; j++)
+        k = known(g, p->in[j], memo, depth + 1);
   }
   memo[v] = k ? 1 : 2;
   return k;
@@ -49,13 +50,32 @@ static const struct {
   const char *op;
   int eo;
 } unary_ops[] = {
-    {"Relu", EO_RELU},       {"LeakyRelu", EO_LEAKY},  {"Elu", EO_ELU},           {"Selu", EO_SELU},
-    {"Celu", EO_CELU},       {"HardSigmoid", EO_HSIG}, {"HardSwish", EO_HSWISH},  {"Sigmoid", EO_SIGMOID},
-    {"Tanh", EO_TANH},       {"Exp", EO_EXP},          {"Log", EO_LOG},           {"Sqrt", EO_SQRT},
-    {"Abs", EO_ABS},         {"Neg", EO_NEG},          {"Reciprocal", EO_RECIP},  {"Floor", EO_FLOOR},
-    {"Ceil", EO_CEIL},       {"Round", EO_ROUND},      {"Erf", EO_ERF},           {"Softplus", EO_SOFTPLUS},
-    {"Softsign", EO_SOFTSIGN}, {"Sin", EO_SIN},        {"Cos", EO_COS},           {"Sign", EO_SIGN},
-    {"ThresholdedRelu", EO_THRELU}, {"Clip", EO_CLAMP},
+    {"Relu", EO_RELU},
+    {"LeakyRelu", EO_LEAKY},
+    {"Elu", EO_ELU},
+    {"Selu", EO_SELU},
+    {"Celu", EO_CELU},
+    {"HardSigmoid", EO_HSIG},
+    {"HardSwish", EO_HSWISH},
+    {"Sigmoid", EO_SIGMOID},
+    {"Tanh", EO_TANH},
+    {"Exp", EO_EXP},
+    {"Log", EO_LOG},
+    {"Sqrt", EO_SQRT},
+    {"Abs", EO_ABS},
+    {"Neg", EO_NEG},
+    {"Reciprocal", EO_RECIP},
+    {"Floor", EO_FLOOR},
+    {"Ceil", EO_CEIL},
+    {"Round", EO_ROUND},
+    {"Erf", EO_ERF},
+    {"Softplus", EO_SOFTPLUS},
+    {"Softsign", EO_SOFTSIGN},
+    {"Sin", EO_SIN},
+    {"Cos", EO_COS},
+    {"Sign", EO_SIGN},
+    {"ThresholdedRelu", EO_THRELU},
+    {"Clip", EO_CLAMP},
 };
 
 static const struct {
@@ -84,17 +104,17 @@ static bool is_op(const cl_node *n, const char *const *ops) {
   return false;
 }
 
-static const char *const alias_ops[] = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Cast",
-                                        NULL};
-static const char *const reduce_ops[] = {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
-                                         "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum",
-                                         "ReduceLogSumExp", NULL};
+static const char *const alias_ops[] = {"Reshape",  "Flatten", "Squeeze", "Unsqueeze",
+                                        "Identity", "Dropout", "Cast",    NULL};
+static const char *const reduce_ops[] = {"ReduceSum",    "ReduceMean",      "ReduceMax", "ReduceMin",
+                                         "ReduceProd",   "ReduceL1",        "ReduceL2",  "ReduceSumSquare",
+                                         "ReduceLogSum", "ReduceLogSumExp", NULL};
 static const char *const copy_ops[] = {"Transpose", "Slice", "Pad", "Expand", "Tile", NULL};
 
-#define NO(...)                                                                                                  \
-  do {                                                                                                           \
-    snprintf(why, why_len, __VA_ARGS__);                                                                         \
-    return 0;                                                                                                    \
+#define NO(...)                                                                                                      \
+  do {                                                                                                               \
+    snprintf(why, why_len, __VA_ARGS__);                                                                             \
+    return 0;                                                                                                        \
   } while (0)
 
 static int spatial_ok(const cl_graph *g, const cl_node *n, int lo, int hi, char *why, size_t why_len) {
@@ -109,11 +129,28 @@ static int check_gpu(const cl_graph *g, const cl_node *n, signed char *memo, cha
   static const struct {
     const char *op;
     int first;
-  } param_inputs[] = {{"Reshape", 1}, {"Squeeze", 1}, {"Unsqueeze", 1}, {"Slice", 1},  {"Pad", 1},
-                      {"Expand", 1},  {"Tile", 1},    {"Resize", 1},    {"Upsample", 1}, {"Clip", 1},
-                      {"ReduceSum", 1}, {"ReduceMean", 1}, {"ReduceMax", 1}, {"ReduceMin", 1},
-                      {"ReduceProd", 1}, {"ReduceL1", 1}, {"ReduceL2", 1}, {"ReduceSumSquare", 1},
-                      {"ReduceLogSum", 1}, {"ReduceLogSumExp", 1}, {"BatchNormalization", 1}, {"Conv", 1},
+  } param_inputs[] = {{"Reshape", 1},
+                      {"Squeeze", 1},
+                      {"Unsqueeze", 1},
+                      {"Slice", 1},
+                      {"Pad", 1},
+                      {"Expand", 1},
+                      {"Tile", 1},
+                      {"Resize", 1},
+                      {"Upsample", 1},
+                      {"Clip", 1},
+                      {"ReduceSum", 1},
+                      {"ReduceMean", 1},
+                      {"ReduceMax", 1},
+                      {"ReduceMin", 1},
+                      {"ReduceProd", 1},
+                      {"ReduceL1", 1},
+                      {"ReduceL2", 1},
+                      {"ReduceSumSquare", 1},
+                      {"ReduceLogSum", 1},
+                      {"ReduceLogSumExp", 1},
+                      {"BatchNormalization", 1},
+                      {"Conv", 1},
                       {"ConvTranspose", 1}};
   for (size_t i = 0; i < sizeof param_inputs / sizeof *param_inputs; i++)
     if (!strcmp(op, param_inputs[i].op))
@@ -167,8 +204,7 @@ static int check_gpu(const cl_graph *g, const cl_node *n, signed char *memo, cha
     return spatial_ok(g, n, 1, 3, why, why_len);
   }
   if (!strcmp(op, "GlobalAveragePool") || !strcmp(op, "GlobalMaxPool")) return spatial_ok(g, n, 0, 6, why, why_len);
-  if (is_op(n, reduce_ops) || !strcmp(op, "Softmax") || !strcmp(op, "LogSoftmax") || !strcmp(op, "Concat"))
-    return 1;
+  if (is_op(n, reduce_ops) || !strcmp(op, "Softmax") || !strcmp(op, "LogSoftmax") || !strcmp(op, "Concat")) return 1;
   if (is_op(n, copy_ops)) {
     if (!strcmp(op, "Pad") && n->n_in > 3 && n->in[3] >= 0) NO("Pad with axes is not implemented");
     return 1;
@@ -213,7 +249,8 @@ static int64_t add_weights(vk_exe *e, const float *src, int64_t n) {
   int64_t off = (e->n_w + 15) & ~(int64_t)15, need = off + n;
   if (need > e->cap_w) {
     int64_t cap = e->cap_w ? e->cap_w * 2 : 4096;
-    while (cap < need) cap *= 2;
+    while (cap < need)
+      cap *= 2;
     float *w = cl_realloc(e->ctx, e->wdata, sizeof(float) * (size_t)cap);
     if (!w) return -1;
     e->wdata = w;
@@ -428,7 +465,8 @@ static int try_merge(lctx *L, vk_step *st, int x, int *out_v) {
     if (x_first && mb == EO_SUB) op = EO_RSUB;
     if (x_first && mb == EO_DIV) op = EO_RDIV;
     ops[n_ops++] = (vk_eop){.op = op, .src = ES_SAVED, .v = -1, .woff = -1, .a = 1.0f};
-    for (int i = 0; i < n_ops; i++) st->eops[st->n_eops++] = ops[i];
+    for (int i = 0; i < n_ops; i++)
+      st->eops[st->n_eops++] = ops[i];
     for (int i = 1; i < n_ops - 1; i++) {
       L->done[chain[i]] = true;
       int rc = append_label(L, st, g->nodes[chain[i]].op);
@@ -466,13 +504,14 @@ static bool fold_affine(lctx *L, vk_step *st, const cl_node *n, int x) {
   if (!strcmp(n->op, "BatchNormalization")) {
     const cl_tensor *s = konst_of(L, n->in[1]), *bb = konst_of(L, n->in[2]), *mu = konst_of(L, n->in[3]),
                     *var = konst_of(L, n->in[4]);
-    if (!s || !bb || !mu || !var || cl_tensor_numel(s) != C || cl_tensor_numel(bb) != C ||
-        cl_tensor_numel(mu) != C || cl_tensor_numel(var) != C)
+    if (!s || !bb || !mu || !var || cl_tensor_numel(s) != C || cl_tensor_numel(bb) != C || cl_tensor_numel(mu) != C ||
+        cl_tensor_numel(var) != C)
       return false;
     float eps = cl_attr_float(n, "epsilon", 1e-5f);
     for (int64_t c = 0; c < C; c++) {
       float sc = (float)cl_tensor_get_f64(s, c) / sqrtf((float)cl_tensor_get_f64(var, c) + eps);
-      for (int64_t k = 0; k < K; k++) w[c * K + k] *= sc;
+      for (int64_t k = 0; k < K; k++)
+        w[c * K + k] *= sc;
       b[c] = (b[c] - (float)cl_tensor_get_f64(mu, c)) * sc + (float)cl_tensor_get_f64(bb, c);
     }
     return true;
@@ -490,7 +529,8 @@ static bool fold_affine(lctx *L, vk_step *st, const cl_node *n, int x) {
     if (op == EO_ADD) b[c] += kv;
     if (op == EO_SUB) b[c] -= kv;
     if (op == EO_MUL || op == EO_DIV) {
-      for (int64_t j = 0; j < K; j++) w[c * K + j] = op == EO_MUL ? w[c * K + j] * kv : w[c * K + j] / kv;
+      for (int64_t j = 0; j < K; j++)
+        w[c * K + j] = op == EO_MUL ? w[c * K + j] * kv : w[c * K + j] / kv;
       b[c] = op == EO_MUL ? b[c] * kv : b[c] / kv;
     }
   }
@@ -516,10 +556,11 @@ static bool bn_eops(lctx *L, const cl_node *n, int x, vk_eop *ops) {
     L->e->wdata[bo + c] = (float)cl_tensor_get_f64(bb, c) - (float)cl_tensor_get_f64(mu, c) * sc;
   }
   for (int i = 0; i < 2; i++) {
-    ops[i] = (vk_eop){.op = i ? EO_ADD : EO_MUL, .a = 1.0f, .src = ES_TENSOR, .v = -1, .woff = i ? bo : so,
-                      .rank = r - 1};
+    ops[i] =
+        (vk_eop){.op = i ? EO_ADD : EO_MUL, .a = 1.0f, .src = ES_TENSOR, .v = -1, .woff = i ? bo : so, .rank = r - 1};
     ops[i].dims[0] = C;
-    for (int d = 1; d < r - 1; d++) ops[i].dims[d] = 1;
+    for (int d = 1; d < r - 1; d++)
+      ops[i].dims[d] = 1;
   }
   return true;
 }
@@ -648,8 +689,8 @@ static int lower_node(lctx *L, int id) {
   case VK_POOL: st->op = !strcmp(n->op, "MaxPool"); return absorb(L, st, false);
   case VK_SOFTMAX: st->op = !strcmp(n->op, "LogSoftmax"); return absorb(L, st, false);
   case VK_REDUCE: {
-    static const char *const names[] = {"ReduceSum", "ReduceMean", "ReduceMax",       "ReduceMin",
-                                        "ReduceProd", "ReduceL1",  "ReduceL2",        "ReduceSumSquare",
+    static const char *const names[] = {"ReduceSum",    "ReduceMean",     "ReduceMax", "ReduceMin",
+                                        "ReduceProd",   "ReduceL1",       "ReduceL2",  "ReduceSumSquare",
                                         "ReduceLogSum", "ReduceLogSumExp"};
     st->op = !strcmp(n->op, "GlobalAveragePool") ? RO_MEAN : RO_MAX;
     for (int i = 0; i < 10; i++)
@@ -690,17 +731,20 @@ int vl_lower(vk_exe *e, const cl_segment *seg) {
     rc = cl_err(ctx, CLEAVE_ENOMEM, "out of memory lowering for the gpu device");
     goto out;
   }
-  for (int k = 0; k < seg->n_nodes; k++) L.in_seg[seg->nodes[k]] = true;
+  for (int k = 0; k < seg->n_nodes; k++)
+    L.in_seg[seg->nodes[k]] = true;
   for (int k = 0; k < seg->n_nodes; k++) {
     const cl_node *n = &g->nodes[seg->nodes[k]];
     for (int j = 0; j < n->n_in; j++)
       if (n->in[j] >= 0) L.uses[n->in[j]]++;
   }
-  for (int i = 0; i < seg->n_outputs; i++) L.uses[seg->outputs[i]] += 2; /* never fused away */
+  for (int i = 0; i < seg->n_outputs; i++)
+    L.uses[seg->outputs[i]] += 2; /* never fused away */
   for (int k = 0; k < seg->n_nodes && !rc; k++)
     if (!L.done[seg->nodes[k]]) rc = lower_node(&L, seg->nodes[k]);
   if (rc) goto out;
-  for (int k = 0; k < e->n_s; k++) e->producer[e->s[k].out] = k;
+  for (int k = 0; k < e->n_s; k++)
+    e->producer[e->s[k].out] = k;
 out:
   cl_free(ctx, L.memo);
   cl_free(ctx, L.uses);

@@ -90,7 +90,8 @@ static int64_t push_epi(vk_exe *e, const vk_step *st, const cl_shape *y) {
                              "operand broadcasts along more than one block of dims");
         c *= y->d[d];
       }
-      for (int d = last + 1; first >= 0 && d < y->ndim; d++) in *= y->d[d];
+      for (int d = last + 1; first >= 0 && d < y->ndim; d++)
+        in *= y->d[d];
       C = (int32_t)(c > 0 ? c : 1);
       inner = (int32_t)(in > 0 ? in : 1);
     }
@@ -219,9 +220,21 @@ static int q_conv(vk_exe *e, vk_step *st) {
     return 0;
   }
   if (st->kind == VK_DWCONV) {
-    int32_t w[16] = {(int32_t)numel(e, st->out), x.off, yoff, (int32_t)st->w_off, 1, (int32_t)st->b_off,
-                     (int32_t)cout, (int32_t)(cout / cin), (int32_t)H, (int32_t)W, (int32_t)OH, (int32_t)OW,
-                     (int32_t)PT, (int32_t)PL, 0};
+    int32_t w[16] = {(int32_t)numel(e, st->out),
+                     x.off,
+                     yoff,
+                     (int32_t)st->w_off,
+                     1,
+                     (int32_t)st->b_off,
+                     (int32_t)cout,
+                     (int32_t)(cout / cin),
+                     (int32_t)H,
+                     (int32_t)W,
+                     (int32_t)OH,
+                     (int32_t)OW,
+                     (int32_t)PT,
+                     (int32_t)PL,
+                     0};
     uint32_t spec[6] = {(uint32_t)st->kh, (uint32_t)st->kw, (uint32_t)SH, (uint32_t)SW, (uint32_t)DH, (uint32_t)DW};
     uint32_t g[3];
     grid(numel(e, st->out), 256, g);
@@ -229,10 +242,35 @@ static int q_conv(vk_exe *e, vk_step *st) {
   }
   int64_t M = cout / group, K = (cin / group) * st->kh * st->kw, N = OH * OW;
   bool one = st->kh == 1 && st->kw == 1 && SH == 1 && SW == 1 && PT == 0 && PL == 0 && OH == H && OW == W;
-  int32_t w[30] = {(int32_t)M, (int32_t)N, (int32_t)K, 1, (int32_t)st->w_off, (int32_t)K, 1, 0, x.off,
-                   (int32_t)(H * W), 1, yoff, (int32_t)N, (int32_t)group, 0, (int32_t)(M * K),
-                   (int32_t)(cin * H * W), (int32_t)((cin / group) * H * W), (int32_t)(cout * N), (int32_t)(M * N), 1,
-                   (int32_t)st->b_off, 0, vq_f(1.0f), (int32_t)H, (int32_t)W, (int32_t)OW, (int32_t)PT, (int32_t)PL,
+  int32_t w[30] = {(int32_t)M,
+                   (int32_t)N,
+                   (int32_t)K,
+                   1,
+                   (int32_t)st->w_off,
+                   (int32_t)K,
+                   1,
+                   0,
+                   x.off,
+                   (int32_t)(H * W),
+                   1,
+                   yoff,
+                   (int32_t)N,
+                   (int32_t)group,
+                   0,
+                   (int32_t)(M * K),
+                   (int32_t)(cin * H * W),
+                   (int32_t)((cin / group) * H * W),
+                   (int32_t)(cout * N),
+                   (int32_t)(M * N),
+                   1,
+                   (int32_t)st->b_off,
+                   0,
+                   vq_f(1.0f),
+                   (int32_t)H,
+                   (int32_t)W,
+                   (int32_t)OW,
+                   (int32_t)PT,
+                   (int32_t)PL,
                    0};
   uint32_t spec[15] = {0}, bm, bn;
   int shader = gemm_tiles(M, N, &bm, &bn);
@@ -314,10 +352,36 @@ static int q_matmul(vk_exe *e, vk_step *st) {
     st->skip = true;
     return 0;
   }
-  int32_t w[30] = {(int32_t)M, (int32_t)N, (int32_t)K, a.buf, a.off, (int32_t)sam, (int32_t)sak, b.buf, b.off,
-                   (int32_t)sbk, (int32_t)sbn, (int32_t)e->v[vp_root(e, st->out)].off, (int32_t)N, (int32_t)nb1,
-                   (int32_t)sa0, (int32_t)sa1, (int32_t)sb0, (int32_t)sb1, (int32_t)(M * N * nb1), (int32_t)(M * N),
-                   -1, 0, 0, vq_f(st->alpha), 1, 1, 1, 0, 0, 0};
+  int32_t w[30] = {(int32_t)M,
+                   (int32_t)N,
+                   (int32_t)K,
+                   a.buf,
+                   a.off,
+                   (int32_t)sam,
+                   (int32_t)sak,
+                   b.buf,
+                   b.off,
+                   (int32_t)sbk,
+                   (int32_t)sbn,
+                   (int32_t)e->v[vp_root(e, st->out)].off,
+                   (int32_t)N,
+                   (int32_t)nb1,
+                   (int32_t)sa0,
+                   (int32_t)sa1,
+                   (int32_t)sb0,
+                   (int32_t)sb1,
+                   (int32_t)(M * N * nb1),
+                   (int32_t)(M * N),
+                   -1,
+                   0,
+                   0,
+                   vq_f(st->alpha),
+                   1,
+                   1,
+                   1,
+                   0,
+                   0,
+                   0};
   uint32_t spec[15] = {0}, bm, bn;
   int shader = gemm_tiles(M, N, &bm, &bn);
   spec[5] = 0;
@@ -371,7 +435,8 @@ static int q_reduce(vk_exe *e, vk_step *st) {
   int r = xs->ndim;
   bool red[CL_MAX_DIMS] = {0};
   if (!strncmp(n->op, "Global", 6)) {
-    for (int d = 2; d < r; d++) red[d] = true;
+    for (int d = 2; d < r; d++)
+      red[d] = true;
   } else {
     int64_t axes[CL_MAX_DIMS];
     const cl_tensor *in[2] = {NULL, pk_in(e, n, 1)};
@@ -381,7 +446,8 @@ static int q_reduce(vk_exe *e, vk_step *st) {
     if (na < -1) return cl_node_err(e->ctx, n, CLEAVE_EMODEL, "too many axes");
     if (na <= 0) {
       bool noop = cl_attr_int(n, "noop_with_empty_axes", 0) != 0;
-      for (int d = 0; d < r; d++) red[d] = !noop;
+      for (int d = 0; d < r; d++)
+        red[d] = !noop;
     }
     for (int i = 0; i < na; i++) {
       int a;
@@ -433,10 +499,12 @@ static int q_softmax(vk_exe *e, vk_step *st) {
   if (rc) return rc;
   int64_t L = 1, I = 1, total = numel(e, st->in);
   if (e->g->opset < 13) {
-    for (int d = a; d < xs->ndim; d++) L *= xs->d[d];
+    for (int d = a; d < xs->ndim; d++)
+      L *= xs->d[d];
   } else {
     L = xs->d[a];
-    for (int d = a + 1; d < xs->ndim; d++) I *= xs->d[d];
+    for (int d = a + 1; d < xs->ndim; d++)
+      I *= xs->d[d];
   }
   if (!total || !L) {
     st->skip = true;
@@ -444,8 +512,8 @@ static int q_softmax(vk_exe *e, vk_step *st) {
   }
   loc x;
   if ((rc = locate(e, st->in, &x))) return rc;
-  int32_t w[7] = {(int32_t)(total / L), x.off, (int32_t)e->v[vp_root(e, st->out)].off, (int32_t)L, (int32_t)I,
-                  st->op, 0};
+  int32_t w[7] = {
+      (int32_t)(total / L), x.off, (int32_t)e->v[vp_root(e, st->out)].off, (int32_t)L, (int32_t)I, st->op, 0};
   uint32_t g[3];
   grid(total / L, 1, g);
   return add_disp(e, st, VS_SOFTMAX, NULL, 0, g, push_with_epi(e, st, w, 7, 6));
@@ -460,7 +528,8 @@ typedef struct copy_desc {
 
 static int copy_disp(vk_exe *e, vk_step *st, loc x, int64_t yoff, const copy_desc *c) {
   int64_t total = 1;
-  for (int d = 0; d < c->nd; d++) total *= c->size[d];
+  for (int d = 0; d < c->nd; d++)
+    total *= c->size[d];
   if (!total) return 0;
   int32_t w[7 + 5 * CL_MAX_DIMS] = {(int32_t)total, x.buf, x.off, (int32_t)yoff, c->nd, c->mode, vq_f(c->value)};
   for (int d = 0; d < c->nd; d++) {
@@ -495,7 +564,8 @@ static int q_copy(vk_exe *e, vk_step *st) {
   if (!strcmp(n->op, "Transpose")) {
     const int64_t *perm;
     int np = cl_attr_ints(n, "perm", &perm);
-    for (int d = 0; d < r; d++) c.is[d] = xst[np == r ? perm[d] : r - 1 - d];
+    for (int d = 0; d < r; d++)
+      c.is[d] = xst[np == r ? perm[d] : r - 1 - d];
   } else if (!strcmp(n->op, "Slice")) {
     int64_t starts[CL_MAX_DIMS], ends[CL_MAX_DIMS], axes[CL_MAX_DIMS], steps[CL_MAX_DIMS];
     int ks = cl_kdata_list(&kc, n, in, n->n_in, "starts", 1, 10, starts, CL_MAX_DIMS);
@@ -519,7 +589,8 @@ static int q_copy(vk_exe *e, vk_step *st) {
     c.mode = mode == CL_PAD_CONSTANT ? 1 : mode == CL_PAD_EDGE ? 2 : mode == CL_PAD_REFLECT ? 3 : 4;
     c.value = e->g->opset >= 11 ? (in[2] && cl_tensor_numel(in[2]) ? (float)cl_tensor_get_f64(in[2], 0) : 0.0f)
                                 : cl_attr_float(n, "value", 0.0f);
-    for (int d = 0; d < r; d++) c.pad[d] = pads[d];
+    for (int d = 0; d < r; d++)
+      c.pad[d] = pads[d];
   } else if (!strcmp(n->op, "Expand")) {
     cl_bcast_strides(xs->ndim, xs->d, r, ys->d, c.is);
   } else { /* Tile: the input repeated, read modulo its extent */

@@ -16,11 +16,13 @@ static int key_of(const vk_exe *e, const cl_tensor *in, int64_t *key) {
   int n = 0;
   for (int i = 0; i < e->n_inputs; i++) {
     key[n++] = in[i].ndim;
-    for (int d = 0; d < in[i].ndim; d++) key[n++] = in[i].dims[d];
+    for (int d = 0; d < in[i].ndim; d++)
+      key[n++] = in[i].dims[d];
     if (by_value(e, i) && in[i].nbytes <= 8 * KEY_VALUES_MAX) {
       int64_t words[KEY_VALUES_MAX] = {0};
       if (in[i].nbytes) memcpy(words, in[i].data, in[i].nbytes);
-      for (size_t k = 0; k < (in[i].nbytes + 7) / 8; k++) key[n++] = words[k];
+      for (size_t k = 0; k < (in[i].nbytes + 7) / 8; k++)
+        key[n++] = words[k];
     }
   }
   return n;
@@ -135,7 +137,8 @@ static int infer_all(vk_exe *e, const cl_tensor *inputs) {
 /* ---- memory ---- */
 
 int vp_root(const vk_exe *e, int v) {
-  while (e->v[v].alias >= 0) v = e->v[v].alias;
+  while (e->v[v].alias >= 0)
+    v = e->v[v].alias;
   return v;
 }
 
@@ -232,15 +235,16 @@ static int plan_memory(vk_exe *e, int64_t *arena_elems) {
     v->first = -1;
     v->last = -1;
   }
-  for (int k = 0; k < e->n_s; k++) step_reads(e, &e->s[k], mark_read, e, k);
-  for (int i = 0; i < e->n_outputs; i++) mark_read(e, e->outputs[i], e->n_s);
+  for (int k = 0; k < e->n_s; k++)
+    step_reads(e, &e->s[k], mark_read, e, k);
+  for (int i = 0; i < e->n_outputs; i++)
+    mark_read(e, e->outputs[i], e->n_s);
   for (int v = 0; v < g->n_values; v++)
     if (e->v[v].in_arena && e->v[v].last < e->v[v].first) e->v[v].last = e->v[v].first;
   int64_t total = layout(e);
   if (total < 0) return cl_err(e->ctx, CLEAVE_ENOMEM, "out of memory planning the gpu arena");
   if (total > INT32_MAX)
-    return cl_err(e->ctx, CLEAVE_ELIMIT, "gpu device: %lld activation elements exceed 2^31",
-                  (long long)total);
+    return cl_err(e->ctx, CLEAVE_ELIMIT, "gpu device: %lld activation elements exceed 2^31", (long long)total);
   *arena_elems = total;
   return 0;
 }
@@ -251,7 +255,8 @@ int64_t vq_push(vk_exe *e, const int32_t *words, int64_t n) {
   int64_t off = e->n_params, need = off + n;
   if (need > e->cap_params) {
     int64_t cap = e->cap_params ? e->cap_params * 2 : 4096;
-    while (cap < need) cap *= 2;
+    while (cap < need)
+      cap *= 2;
     int32_t *p = cl_realloc(e->ctx, e->params, sizeof(int32_t) * (size_t)cap);
     if (!p) return cl_err(e->ctx, CLEAVE_ENOMEM, "out of memory planning gpu parameters");
     e->params = p;
@@ -283,11 +288,11 @@ static int descriptors(vk_exe *e) {
                                       .descriptorPool = e->dpool,
                                       .descriptorSetCount = 1,
                                       .pSetLayouts = &rt->dsl};
-    if ((r = rt->f.vkAllocateDescriptorSets(rt->dev, &ai, &e->dset))) return vr_check(rt, r, "vkAllocateDescriptorSets");
+    if ((r = rt->f.vkAllocateDescriptorSets(rt->dev, &ai, &e->dset)))
+      return vr_check(rt, r, "vkAllocateDescriptorSets");
   }
-  VkDescriptorBufferInfo bi[3] = {{e->arena.buf, 0, VK_WHOLE_SIZE},
-                                  {e->weights.buf, 0, VK_WHOLE_SIZE},
-                                  {e->pbuf.buf, 0, VK_WHOLE_SIZE}};
+  VkDescriptorBufferInfo bi[3] = {
+      {e->arena.buf, 0, VK_WHOLE_SIZE}, {e->weights.buf, 0, VK_WHOLE_SIZE}, {e->pbuf.buf, 0, VK_WHOLE_SIZE}};
   VkWriteDescriptorSet w[3];
   for (int i = 0; i < 3; i++)
     w[i] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
@@ -372,7 +377,8 @@ static int record(vk_exe *e) {
       if (st->eops[j].src == ES_TENSOR && st->eops[j].v >= 0) ins[ni++] = arena_span(e, st->eops[j].v);
     span out = arena_span(e, st->out);
     bool need = hits(written, nw, out) || hits(read, nr, out);
-    for (int j = 0; j < ni && !need; j++) need = hits(written, nw, ins[j]);
+    for (int j = 0; j < ni && !need; j++)
+      need = hits(written, nw, ins[j]);
     if (need || nr + ni > 8 * e->n_s) {
       barrier(e, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
               VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
@@ -388,7 +394,8 @@ static int record(vk_exe *e) {
       f->vkCmdDispatch(e->cb, dp->groups[0], dp->groups[1], dp->groups[2]);
     }
     written[nw++] = out;
-    for (int j = 0; j < ni; j++) read[nr++] = ins[j];
+    for (int j = 0; j < ni; j++)
+      read[nr++] = ins[j];
     if (ts) {
       f->vkCmdWriteTimestamp(e->cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, e->qpool, (uint32_t)e->n_queries);
       e->ts_step[e->n_queries++] = k;

@@ -9,8 +9,8 @@
 
 #include "local/vulkan/vk.h"
 
-#define SHADER(name)                                                                                             \
-  extern const unsigned char cl_vk_spv_##name[];                                                                 \
+#define SHADER(name)                                                                                                 \
+  extern const unsigned char cl_vk_spv_##name[];                                                                     \
   extern const size_t cl_vk_spv_##name##_size;
 SHADER(gemm_l)
 SHADER(gemm_m)
@@ -97,7 +97,8 @@ static bool contains_nocase(const char *hay, const char *needle) {
   size_t n = strlen(needle);
   for (; *hay; hay++) {
     size_t i = 0;
-    while (i < n && hay[i] && tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i])) i++;
+    while (i < n && hay[i] && tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i]))
+      i++;
     if (i == n) return true;
   }
   return n == 0;
@@ -211,8 +212,8 @@ static int load(vk_rt *rt) {
   VkInstanceCreateInfo ici = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO, .pApplicationInfo = &app};
   VkResult r = rt->f.vkCreateInstance(&ici, NULL, &rt->inst);
   if (r != VK_SUCCESS) return vr_check(rt, r, "vkCreateInstance");
-#define LOAD_INSTANCE(name)                                                                                      \
-  if (!(rt->f.name = (PFN_##name)rt->f.vkGetInstanceProcAddr(rt->inst, #name)))                                  \
+#define LOAD_INSTANCE(name)                                                                                          \
+  if (!(rt->f.name = (PFN_##name)rt->f.vkGetInstanceProcAddr(rt->inst, #name)))                                      \
     return cl_err(rt->ctx, CLEAVE_ENODEVICE, "gpu device: the Vulkan loader lacks %s", #name);
   VK_INSTANCE_FNS(LOAD_INSTANCE)
 #undef LOAD_INSTANCE
@@ -225,12 +226,12 @@ static int open_device(vk_rt *rt) {
                                  .queueFamilyIndex = rt->qfam,
                                  .queueCount = 1,
                                  .pQueuePriorities = &prio};
-  VkDeviceCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1,
-                            .pQueueCreateInfos = &qci};
+  VkDeviceCreateInfo dci = {
+      .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1, .pQueueCreateInfos = &qci};
   VkResult r = rt->f.vkCreateDevice(rt->pd, &dci, NULL, &rt->dev);
   if (r != VK_SUCCESS) return vr_check(rt, r, "vkCreateDevice");
-#define LOAD_DEVICE(name)                                                                                        \
-  if (!(rt->f.name = (PFN_##name)rt->f.vkGetDeviceProcAddr(rt->dev, #name)))                                     \
+#define LOAD_DEVICE(name)                                                                                            \
+  if (!(rt->f.name = (PFN_##name)rt->f.vkGetDeviceProcAddr(rt->dev, #name)))                                         \
     return cl_err(rt->ctx, CLEAVE_ENODEVICE, "gpu device: the Vulkan driver lacks %s", #name);
   VK_DEVICE_FNS(LOAD_DEVICE)
 #undef LOAD_DEVICE
@@ -314,8 +315,10 @@ int vr_create(cleave_ctx *ctx, vk_rt **out) {
   if (lim && *lim) {
     char *end;
     double v = strtod(lim, &end);
-    double mul = *end == 'k' || *end == 'K' ? 1024.0 : *end == 'm' || *end == 'M' ? 1048576.0
-                 : *end == 'g' || *end == 'G' ? 1073741824.0 : 1.0;
+    double mul = *end == 'k' || *end == 'K'   ? 1024.0
+                 : *end == 'm' || *end == 'M' ? 1048576.0
+                 : *end == 'g' || *end == 'G' ? 1073741824.0
+                                              : 1.0;
     if (v > 0 && v * mul < (double)rt->mem_limit) rt->mem_limit = (VkDeviceSize)(v * mul);
   }
   *out = rt;
@@ -326,7 +329,8 @@ void vr_destroy(vk_rt *rt) {
   if (!rt) return;
   if (rt->dev) {
     /* every submission was waited for: nothing of this session is in flight */
-    for (int i = 0; i < rt->n_pipes; i++) rt->f.vkDestroyPipeline(rt->dev, rt->pipes[i].pipe, NULL);
+    for (int i = 0; i < rt->n_pipes; i++)
+      rt->f.vkDestroyPipeline(rt->dev, rt->pipes[i].pipe, NULL);
     for (int i = 0; i < VS_COUNT; i++)
       if (rt->modules[i]) rt->f.vkDestroyShaderModule(rt->dev, rt->modules[i], NULL);
     if (rt->fence) rt->f.vkDestroyFence(rt->dev, rt->fence, NULL);
@@ -440,14 +444,13 @@ int vr_pipeline(vk_rt *rt, int shader, const uint32_t *spec, int n_spec, VkPipel
     me[i] = (VkSpecializationMapEntry){.constantID = (uint32_t)i, .offset = 4u * (uint32_t)i, .size = 4};
   VkSpecializationInfo si = {
       .mapEntryCount = (uint32_t)n_spec, .pMapEntries = me, .dataSize = 4u * (size_t)n_spec, .pData = spec};
-  VkComputePipelineCreateInfo ci = {
-      .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
-      .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
-                .stage = VK_SHADER_STAGE_COMPUTE_BIT,
-                .module = rt->modules[shader],
-                .pName = "main",
-                .pSpecializationInfo = n_spec ? &si : NULL},
-      .layout = rt->layout};
+  VkComputePipelineCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+                                    .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+                                              .stage = VK_SHADER_STAGE_COMPUTE_BIT,
+                                              .module = rt->modules[shader],
+                                              .pName = "main",
+                                              .pSpecializationInfo = n_spec ? &si : NULL},
+                                    .layout = rt->layout};
   vk_pipe *p = &rt->pipes[rt->n_pipes];
   if ((r = rt->f.vkCreateComputePipelines(rt->dev, VK_NULL_HANDLE, 1, &ci, NULL, &p->pipe)))
     return vr_check(rt, r, "vkCreateComputePipelines");

@@ -24,9 +24,11 @@ static float frand(void) {
 
 static void init_rand(tb_model *m, const char *name, int ndim, const int64_t *dims, float scale, float offset) {
   size_t n = 1;
-  for (int i = 0; i < ndim; i++) n *= (size_t)dims[i];
+  for (int i = 0; i < ndim; i++)
+    n *= (size_t)dims[i];
   float *d = malloc(n * sizeof *d);
-  for (size_t i = 0; i < n; i++) d[i] = frand() * scale + offset;
+  for (size_t i = 0; i < n; i++)
+    d[i] = frand() * scale + offset;
   tb_init_f32(m, name, ndim, dims, d, n);
   free(d);
 }
@@ -176,11 +178,13 @@ static void compare(const cleave_result *a, const cleave_result *b, double tol) 
   for (int i = 0; i < cleave_result_num_outputs(a); i++) {
     const cleave_tensor *x = cleave_result_output(a, i), *y = cleave_result_output(b, i);
     assert_int_equal(x->ndim, y->ndim);
-    for (int d = 0; d < x->ndim; d++) assert_int_equal(x->dims[d], y->dims[d]);
+    for (int d = 0; d < x->ndim; d++)
+      assert_int_equal(x->dims[d], y->dims[d]);
     assert_int_equal(x->nbytes, y->nbytes);
     const float *p = x->data, *q = y->data;
     for (size_t k = 0; k < x->nbytes / 4; k++)
-      if (!(fabsf(p[k] - q[k]) <= tol * (1.0f + fabsf(q[k])))) fail_msg("output %d element %zu: %g vs %g", i, k, p[k], q[k]);
+      if (!(fabsf(p[k] - q[k]) <= tol * (1.0f + fabsf(q[k]))))
+        fail_msg("output %d element %zu: %g vs %g", i, k, p[k], q[k]);
   }
 }
 
@@ -202,8 +206,13 @@ static void test_matches_ref_across_shapes(void **state) {
     int64_t h = shapes[t][0], w = shapes[t][1];
     size_t n = (size_t)(2 * 3 * h * w);
     float *x = malloc(n * sizeof *x);
-    for (size_t i = 0; i < n; i++) x[i] = frand() * 4.0f;
-    cleave_tensor in = {.name = "x", .dtype = CLEAVE_DTYPE_FLOAT32, .ndim = 4, .dims = {2, 3, h, w}, .data = x,
+    for (size_t i = 0; i < n; i++)
+      x[i] = frand() * 4.0f;
+    cleave_tensor in = {.name = "x",
+                        .dtype = CLEAVE_DTYPE_FLOAT32,
+                        .ndim = 4,
+                        .dims = {2, 3, h, w},
+                        .data = x,
                         .nbytes = n * sizeof(float)};
     cleave_result *rr = NULL;
     /* the same result object across shapes: the run reuses or regrows its buffers */
@@ -271,7 +280,11 @@ static void test_device_memory_budget(void **state) {
   free(b);
   size_t n = 2 * 3 * 96 * 96;
   float *x = calloc(n, sizeof *x);
-  cleave_tensor in = {.name = "x", .dtype = CLEAVE_DTYPE_FLOAT32, .ndim = 4, .dims = {2, 3, 96, 96}, .data = x,
+  cleave_tensor in = {.name = "x",
+                      .dtype = CLEAVE_DTYPE_FLOAT32,
+                      .ndim = 4,
+                      .dims = {2, 3, 96, 96},
+                      .data = x,
                       .nbytes = n * sizeof(float)};
   setenv("CLEAVE_VULKAN_MAX_MEMORY", "1M", 1);
   cleave_session *s = NULL;
@@ -300,8 +313,8 @@ static void test_failing_allocations(void **state) {
   size_t len;
   uint8_t *b = patterns(&len);
   float x[2 * 3 * 6 * 6] = {0};
-  cleave_tensor in = {.name = "x", .dtype = CLEAVE_DTYPE_FLOAT32, .ndim = 4, .dims = {2, 3, 6, 6}, .data = x,
-                      .nbytes = sizeof x};
+  cleave_tensor in = {
+      .name = "x", .dtype = CLEAVE_DTYPE_FLOAT32, .ndim = 4, .dims = {2, 3, 6, 6}, .data = x, .nbytes = sizeof x};
   int ok = 0;
   for (long i = 0; !ok && i < 5000; i += 7) {
     tb_counter cnt = {.fail_at = -1};
