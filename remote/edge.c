@@ -42,7 +42,7 @@ struct cleave_edge_req {
   /* partial offload: what an upload needs */
   char *model_path;
   char name[129], sha256[65];
-  bool uploaded, canceled, in_work;
+  bool uploaded, canceled;
   uv_work_t work;
   uint8_t *file;
   size_t file_len;
@@ -210,12 +210,6 @@ static void finish(cleave_edge_req *r, int status, cleave_result *result) {
   req_free(r);
 }
 
-static const char *reply_header(const cl_h2_reply *rep, const char *name) {
-  for (int i = 0; i < rep->n_headers; i++)
-    if (strcmp(rep->headers[i].name, name) == 0) return rep->headers[i].value;
-  return NULL;
-}
-
 /* An HTTP error status as a cleave error, with the server's {"error": ...} text in the message. */
 static int status_error(cleave_edge *e, const cl_h2_reply *rep, const char *what) {
   int code;
@@ -249,7 +243,7 @@ static void on_infer_reply(void *user, int err, const cl_h2_reply *rep) {
     return;
   }
   if (rep->status == 404 && r->model_path && e->upload && !r->uploaded && !r->canceled) {
-    const char *why = reply_header(rep, "cleave-error");
+    const char *why = cl_h2_header_find(rep->headers, rep->n_headers, "cleave-error");
     if (why && strcmp(why, "model-not-found") == 0) {
       start_upload(r);
       return;
@@ -260,7 +254,7 @@ static void on_infer_reply(void *user, int err, const cl_h2_reply *rep) {
     return;
   }
   long long hlen = -1;
-  const char *h = reply_header(rep, CL_OIP_HEADER_LEN);
+  const char *h = cl_h2_header_find(rep->headers, rep->n_headers, CL_OIP_HEADER_LEN);
   if (h) {
     char *end;
     hlen = strtoll(h, &end, 10);
@@ -343,7 +337,6 @@ static void read_model(uv_work_t *w) {
 static void after_read_model(uv_work_t *w, int status) {
   cleave_edge_req *r = w->data;
   cleave_edge *e = r->e;
-  r->in_work = false;
   e->n_work--;
   int rc = 0;
   if (r->canceled || e->closing || status) {
@@ -371,11 +364,9 @@ static void after_read_model(uv_work_t *w, int status) {
 static void start_upload(cleave_edge_req *r) {
   cleave_edge *e = r->e;
   r->work.data = r;
-  r->in_work = true;
   e->n_work++;
   /* the model file may be large: it is read on the thread pool, not the loop */
   if (uv_queue_work(e->ctx->loop, &r->work, read_model, after_read_model)) {
-    r->in_work = false;
     e->n_work--;
     finish(r, cl_err(e->ctx, CLEAVE_ENOMEM, "cannot queue the model upload"), NULL);
   }

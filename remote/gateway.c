@@ -249,11 +249,6 @@ static gw_cut *find_cut(cl_gateway *gw, cl_repo_entry *e, const cl_oip_message *
   return c;
 }
 
-static const char *header_or(const cl_h2_request *req, const char *name) {
-  const char *v = cl_h2_request_header(req, name);
-  return v ? v : NULL;
-}
-
 static void not_found_model(cl_gateway *gw, cl_h2_response *res, const char *model, const char *version) {
   char msg[700];
   if (version)
@@ -284,7 +279,7 @@ static void infer(cl_gateway *gw, const cl_h2_request *req, cl_h2_response *res,
   }
   job->t_start = cl_now_ms();
   long long hlen = -1;
-  const char *h = header_or(req, CL_OIP_HEADER_LEN);
+  const char *h = cl_h2_request_header(req, CL_OIP_HEADER_LEN);
   if (h) {
     char *end;
     hlen = strtoll(h, &end, 10);

@@ -79,10 +79,14 @@ static void maybe_finish_shutdown(cl_h2_server *s);
 
 /* ---- helpers ---- */
 
-const char *cl_h2_request_header(const cl_h2_request *req, const char *name) {
-  for (int i = 0; i < req->n_headers; i++)
-    if (strcmp(req->headers[i].name, name) == 0) return req->headers[i].value;
+const char *cl_h2_header_find(const cl_h2_header *headers, int n, const char *name) {
+  for (int i = 0; i < n; i++)
+    if (strcmp(headers[i].name, name) == 0) return headers[i].value;
   return NULL;
+}
+
+const char *cl_h2_request_header(const cl_h2_request *req, const char *name) {
+  return cl_h2_header_find(req->headers, req->n_headers, name);
 }
 
 int cl_h2_error(cleave_ctx *ctx, cl_h2_response *res, int status, const char *message) {

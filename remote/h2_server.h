@@ -42,6 +42,8 @@ typedef struct cl_h2_response {
   size_t scratch_used;
 } cl_h2_response;
 
+/* Value of header name (lower case) among headers, or NULL. */
+const char *cl_h2_header_find(const cl_h2_header *headers, int n, const char *name);
 /* Value of header name in req (lower case), or NULL. */
 const char *cl_h2_request_header(const cl_h2_request *req, const char *name);
 /* Sets res to status with a JSON body {"error": message}. Returns 0 or CLEAVE_ENOMEM. */
