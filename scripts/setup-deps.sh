@@ -11,7 +11,6 @@ pkgs=(
   libjansson-dev                                      # JSON in the tools and the gateway
   libvulkan-dev glslc mesa-vulkan-drivers             # the gpu backend: loader, GLSL -> SPIR-V, lavapipe
   curl nghttp2-client nghttp2-server openssl          # real HTTP/2 peers and certificates in the tests
-  haproxy                                             # a real load balancer in front of a gateway fleet
   libcmocka-dev libonnx-testdata                      # unit tests, ONNX node conformance tests
   ca-certificates                                     # npm over TLS
 )
