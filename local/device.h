@@ -47,6 +47,8 @@ int cl_exec_output(cleave_ctx *ctx, cl_exec_io *io, int i, int dtype, int ndim, 
 
 typedef struct cl_device_iface {
   const char *name;
+  /* The library the device runs on ("xnnpack", "vulkan"), accepted wherever a device name is. */
+  const char *api;
   cl_device_kind kind;
   /* Creates the device's state for ctx. */
   int (*create)(cleave_ctx *ctx, void **dev);
@@ -60,6 +62,7 @@ typedef struct cl_device_iface {
 
 /* Registered backends, NULL-terminated. */
 extern const cl_device_iface *const cl_devices[];
+/* The device whose name or api is name, or NULL. */
 const cl_device_iface *cl_device_find(const char *name);
 
 #endif

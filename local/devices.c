@@ -16,7 +16,8 @@ const cl_device_iface *const cl_devices[] = {
 
 const cl_device_iface *cl_device_find(const char *name) {
   for (int i = 0; cl_devices[i]; i++)
-    if (strcmp(cl_devices[i]->name, name) == 0) return cl_devices[i];
+    if (strcmp(cl_devices[i]->name, name) == 0 || (cl_devices[i]->api && strcmp(cl_devices[i]->api, name) == 0))
+      return cl_devices[i];
   return NULL;
 }
 

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "core/model.h"
+#include "local/device.h"
 #include "remote/gateway_impl.h"
 #include "remote/tls.h"
 
@@ -605,10 +606,7 @@ int cl_gateway_new(cleave_ctx *ctx, uv_loop_t *loop, const cl_gateway_config *cf
     return cl_err(ctx, CLEAVE_EINVAL, "backend '%s' is not a valid device name", cfg->backend);
   }
   cleave_session_options_free(probe);
-  bool known = false;
-  for (int i = 0; i < cleave_ctx_device_count(ctx); i++)
-    known |= is(cleave_ctx_device_name(ctx, i), cfg->backend);
-  if (!known) return cl_err(ctx, CLEAVE_ENODEVICE, "backend '%s' is not a device of this build", cfg->backend);
+  if (!cl_device_find(cfg->backend)) return cl_err(ctx, CLEAVE_ENODEVICE, "backend '%s' is not a device of this build", cfg->backend);
   cl_gateway *gw = cl_calloc(ctx, 1, sizeof *gw);
   if (!gw) return cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
   gw->ctx = ctx;

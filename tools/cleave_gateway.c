@@ -31,7 +31,7 @@ static void usage(FILE *f) {
              "  --key FILE           its private key (PEM)\n"
              "  --client-ca FILE     require client certificates signed by these CAs (mTLS)\n"
              "  --models DIR         model repository, DIR/<model>/<version>/model.onnx\n"
-             "  --backend NAME       device to run on: cpu (default), ref, gpu\n"
+             "  --backend NAME       device to run on: cpu or xnnpack (default), gpu or vulkan, ref\n"
              "  --token TOKEN        require \"Authorization: Bearer TOKEN\" (repeatable)\n"
              "  --access-log FILE    one line per request (\"-\": stderr)\n"
              "  -h, --help           this text\n"

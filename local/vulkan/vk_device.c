@@ -218,6 +218,7 @@ static int gpu_run(void *p, cl_exec_io *io) {
 
 const cl_device_iface cl_gpu_device = {
     .name = "gpu",
+    .api = "vulkan",
     .kind = CL_DEV_GPU,
     .create = gpu_create,
     .destroy = gpu_destroy,

@@ -300,6 +300,7 @@ out:
 
 const cl_device_iface cl_cpu_device = {
     .name = "cpu",
+    .api = "xnnpack",
     .kind = CL_DEV_CPU,
     .create = cpu_create,
     .destroy = cpu_destroy,

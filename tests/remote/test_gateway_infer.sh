@@ -298,4 +298,20 @@ curl_gw --http2 --cacert "$tmp/ca.pem" --cert "$tmp/client.pem" --key "$tmp/clie
 [ "$rc" -eq 0 ] && pass "mTLS gateway still serves after a refusal" || fail "mTLS gateway still serves" "exit $rc"
 stop_gateway "exit 0 on SIGTERM (mTLS)"
 no_sanitizer_reports
+
+# 12. backend = vulkan: the same binary infer on the gpu device (lavapipe here), named by its API. lavapipe's own
+# small leaks are not ours (tests/local/lavapipe.supp).
+printf 'backend = vulkan\nthreads = 1\n' >"$tmp/vk.conf"
+LSAN_OPTIONS="suppressions=$src/tests/local/lavapipe.supp" start_gateway --config "$tmp/vk.conf" --models "$tmp/models"
+if req "backend = vulkan: binary infer" 200 "$infer_path" -H "inference-header-content-length: $hlen" \
+  -H 'content-type: application/octet-stream' --data-binary "@$tmp/bin.req"; then
+  rlen=$(header inference-header-content-length)
+  if d=$("$tool" check "$tmp/body" "$rlen" "$out_name" "$expect" 1e-4 2>&1); then
+    pass "backend = vulkan: infer matches ONNX Runtime (max abs diff $d)"
+  else
+    fail "backend = vulkan: infer matches ONNX Runtime" "$d"
+  fi
+fi
+stop_gateway "exit 0 on SIGTERM (vulkan)"
+no_sanitizer_reports
 finish
