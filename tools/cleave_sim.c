@@ -17,6 +17,21 @@
 
 #define MAX_DEVICES 7
 #define MAX_ARGS 32
+#define MAX_LINKS 16
+
+/* Uplink presets: LTE Cat-1, and the 3G, LTE and Wi-Fi uplink rates measured for Neurosurgeon (Y. Kang et al.,
+ * "Neurosurgeon: Collaborative Intelligence Between the Cloud and Mobile Edge", ASPLOS 2017), each with the radio
+ * whose energy model applies. */
+static const struct link_preset {
+  const char *name;
+  double up_mbps;
+  cl_radio_kind radio;
+} link_presets[] = {
+    {"cat1", 0.13, CL_RADIO_LTE},
+    {"3g", 1.1, CL_RADIO_3G},
+    {"4g", 5.85, CL_RADIO_LTE},
+    {"wifi", 18.88, CL_RADIO_WIFI},
+};
 
 static void usage(FILE *f) {
   fprintf(
@@ -25,13 +40,17 @@ static void usage(FILE *f) {
       "       cleave-sim run [options]      (see cleave-sim run --help)\n"
       "\n"
       "plan: places every node of the model on the local devices or the edge, minimising\n"
-      "w_lat * latency_ms + w_energy * device_energy_mJ + w_cost * edge_cost, and prints the plan:\n"
-      "per-node costs on every device, tensors, the assignment, segments and the predicted objective.\n"
+      "w_lat * latency_ms + w_energy * device_energy_mJ + w_cost * edge_cost, and prints the plan as JSON:\n"
+      "per-node costs on every device (nodes), tensors with their bytes, producer and consumers, the\n"
+      "assignment, segments, the predicted objective and every candidate plan considered. With several\n"
+      "uplinks (--uplink-mbps or --link lists) it prints a JSON array, one plan per uplink.\n"
       "\n"
       "options of plan:\n"
       "  --device-profile FILE    a local device profile (repeatable: the first is the home device)\n"
       "  --edge-profile FILE      the edge server's profile (omit for local-only planning)\n"
-      "  --uplink-mbps X          uplink bandwidth (default 5.85)\n"
+      "  --uplink-mbps X[,X...]   uplink bandwidth (default 5.85); a list plans once per value\n"
+      "  --link NAME[,NAME...]    uplink presets, each with its radio: cat1 (0.13 Mbps, lte), 3g (1.1, 3g),\n"
+      "                           4g (5.85, lte), wifi (18.88, wifi); a list plans once per preset\n"
       "  --downlink-mbps X        downlink bandwidth (default 20)\n"
       "  --rtt-ms X               round-trip time (default 50)\n"
       "  --queue-ms X             the edge's queueing delay (default 0)\n"
@@ -42,15 +61,15 @@ static void usage(FILE *f) {
       "  --pin TENSOR             a tensor that must not leave the device (repeatable)\n"
       "  --allow-input-offload    let the model's inputs leave the device (pinned by default)\n"
       "  --shape NAME=AxBxC       static shape for an input whose dims the model leaves open\n"
-      "  --json                   print the plan as JSON (nodes, tensors, assignment, segments, objective,\n"
-      "                           candidates)\n"
+      "  --table                  print a summary for people instead of the JSON: the candidates and the\n"
+      "                           chosen plan's segments, or with several uplinks one row per uplink\n"
       "  -h, --help               this text\n"
       "\n"
       "examples:\n"
       "  cleave-sim plan det.onnx --shape x=1x3x640x640 --device-profile partitioner/profiles/pixel7-cpu.json \\\n"
-      "      --edge-profile partitioner/profiles/edge-a10.json --uplink-mbps 5.85 --allow-input-offload\n"
-      "  cleave-sim plan cls.onnx --device-profile cpu.json --device-profile gpu.json --device-profile npu.json\\\n"
-      "      --edge-profile edge.json --w-energy 0.01 --json\n"
+      "      --edge-profile partitioner/profiles/edge-a10.json --link cat1,3g,4g,wifi --allow-input-offload --table\n"
+      "  cleave-sim plan cls.onnx --device-profile cpu.json --device-profile gpu.json --device-profile npu.json \\\n"
+      "      --edge-profile edge.json --w-energy 0.01 > plan.json\n"
       "\n"
       "exit codes: 0 success, 1 the model or a profile failed to load, 2 bad arguments, 3 no plan satisfies\n"
       "the constraints (the message names the constraint)\n");
@@ -88,6 +107,76 @@ static int parse_shape(const char *s, int *ndim, int64_t *dims) {
     p = end;
   }
   return *ndim > 0 ? 0 : -1;
+}
+
+/* Splits a comma-separated list of uplinks, numbers (Mbps) or preset names when presets, into up[] and radio[]
+ * (radio -1: keep the problem's). Returns the count, or -1 with a message in err. */
+static int parse_links(const char *s, bool presets, double *up, int *radio, char *err, size_t err_len) {
+  char buf[512];
+  if (snprintf(buf, sizeof buf, "%s", s) >= (int)sizeof buf) {
+    snprintf(err, err_len, "the uplink list '%.40s...' is too long", s);
+    return -1;
+  }
+  int n = 0;
+  char *save = NULL;
+  for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    if (n == MAX_LINKS) {
+      snprintf(err, err_len, "at most %d uplinks in one list", MAX_LINKS);
+      return -1;
+    }
+    if (presets) {
+      int k = -1;
+      for (size_t i = 0; i < sizeof link_presets / sizeof link_presets[0]; i++)
+        if (strcmp(t, link_presets[i].name) == 0) k = (int)i;
+      if (k < 0) {
+        snprintf(err, err_len, "unknown --link '%s' (cat1, 3g, 4g, wifi)", t);
+        return -1;
+      }
+      up[n] = link_presets[k].up_mbps;
+      radio[n] = (int)link_presets[k].radio;
+    } else {
+      if (parse_num(t, 0, &up[n]) || up[n] <= 0) {
+        snprintf(err, err_len, "--uplink-mbps: '%s' is not a number > 0", t);
+        return -1;
+      }
+      radio[n] = -1;
+    }
+    n++;
+  }
+  if (n == 0) snprintf(err, err_len, "the uplink list '%s' is empty", s);
+  return n ? n : -1;
+}
+
+/* The plan's tensors that leave the device for the edge, as "name (bytes)" joined into buf. */
+static void sent_up(const cl_planner *pl, const cl_place_problem *p, const cl_plan *plan, char *buf, size_t len) {
+  const cl_graph *g = cl_planner_graph(pl);
+  size_t at = 0;
+  buf[0] = 0;
+  for (int s = 0; s < plan->n_segments; s++) {
+    const cl_plan_segment *sg = &plan->segments[s];
+    if (p->dev[sg->device].profile->kind != CL_DEV_EDGE) continue;
+    for (int i = 0; i < sg->n_inputs && at < len; i++)
+      at += (size_t)snprintf(buf + at, len - at, "%s%s (%.0f B)", at ? ", " : "", g->values[sg->inputs[i]].name,
+                             cl_planner_value_bytes(pl, sg->inputs[i]));
+  }
+  if (!buf[0]) snprintf(buf, len, "-");
+}
+
+/* One row of the sweep table: the chosen plan against the best all-local and the all-edge candidates. */
+static void print_row(const cl_planner *pl, const cl_place_problem *p, const cl_plan *plan) {
+  int nc;
+  const cl_plan_candidate *c = cl_planner_candidates(pl, &nc);
+  double local = INFINITY, edge = INFINITY;
+  for (int i = 0; i < nc; i++) {
+    if (!c[i].feasible) continue;
+    if (strncmp(c[i].name, "local:", 6) == 0 && c[i].obj.latency_ms < local) local = c[i].obj.latency_ms;
+    if (strcmp(c[i].name, "edge") == 0) edge = c[i].obj.latency_ms;
+  }
+  char sent[256];
+  sent_up(pl, p, plan, sent, sizeof sent);
+  printf("%8.2f %-5s %-22s %10.2f %10.2f %10.2f %5d %11.0f %11.0f  %s\n", p->net.up_mbps,
+         cl_radio_preset(p->net.radio)->name, plan->name, plan->obj.latency_ms, local, edge, plan->n_segments,
+         plan->obj.up_bytes, plan->obj.down_bytes, sent);
 }
 
 static void print_table(const cl_planner *pl, const cl_place_problem *p, const cl_plan *plan) {
@@ -133,12 +222,17 @@ static int plan_main(int argc, char **argv) {
                                            {"pin", required_argument, 0, 'p'},
                                            {"allow-input-offload", no_argument, 0, 'a'},
                                            {"shape", required_argument, 0, 's'},
+                                           {"link", required_argument, 0, 'L'},
                                            {"json", no_argument, 0, 'j'},
+                                           {"table", no_argument, 0, 'T'},
                                            {"help", no_argument, 0, 'h'},
                                            {0, 0, 0, 0}};
   static const char *const modes[] = {"auto", "prefer-local", "only-local", "prefer-edge", "only-edge"};
   const char *dev_files[MAX_DEVICES], *edge_file = NULL, *pins[MAX_ARGS], *shapes[MAX_ARGS];
-  int n_dev = 0, n_pins = 0, n_shapes = 0, json = 0, c;
+  int n_dev = 0, n_pins = 0, n_shapes = 0, table = 0, c, n_links = 0, link_radio[MAX_LINKS];
+  double link_up[MAX_LINKS];
+  bool radio_given = false;
+  char err[160];
   cl_place_problem p;
   cl_place_problem_init(&p);
   optind = 1;
@@ -150,7 +244,12 @@ static int plan_main(int argc, char **argv) {
       dev_files[n_dev++] = optarg;
       break;
     case 'E': edge_file = optarg; break;
-    case 'u': target = &p.net.up_mbps; break;
+    case 'u':
+    case 'L':
+      if (n_links) return bad_args("%s", "give one --uplink-mbps or --link list");
+      if ((n_links = parse_links(optarg, c == 'L', link_up, link_radio, err, sizeof err)) < 0)
+        return bad_args("%s", err);
+      break;
     case 'd': target = &p.net.down_mbps; break;
     case 'r': target = &p.net.rtt_ms; break;
     case 'q': target = &p.edge_queue_ms; break;
@@ -161,6 +260,7 @@ static int plan_main(int argc, char **argv) {
       int k = cl_radio_kind_from_name(optarg);
       if (k < 0) return bad_args("unknown --radio '%s' (wifi, lte, 3g, 5g, none)", optarg);
       p.net.radio = (cl_radio_kind)k;
+      radio_given = true;
       break;
     }
     case 'I': p.net.radio_warm = false; break;
@@ -182,7 +282,8 @@ static int plan_main(int argc, char **argv) {
       if (n_shapes == MAX_ARGS) return bad_args("too many --shape (%s)", optarg);
       shapes[n_shapes++] = optarg;
       break;
-    case 'j': json = 1; break;
+    case 'j': table = 0; break;
+    case 'T': table = 1; break;
     case 'h': usage(stdout); return 0;
     default: return bad_args("%s", "unknown option");
     }
@@ -248,27 +349,49 @@ static int plan_main(int argc, char **argv) {
   p.pinned = pins;
   p.n_pinned = n_pins;
   if ((rc = cl_planner_new(ctx, &m->graph, &pl))) goto fail;
-  if ((rc = cl_planner_plan(pl, &p, &plan))) {
-    if (rc == CLEAVE_EINFEASIBLE) {
-      fprintf(stderr, "cleave-sim: infeasible: %s\n", cleave_ctx_last_error(ctx));
-      ret = 3;
-      goto out;
+  if (n_links == 0) link_up[n_links++] = p.net.up_mbps, link_radio[0] = -1;
+  json_t *all = n_links > 1 && !table ? json_array() : NULL;
+  if (n_links > 1 && !table && !all) goto oom;
+  if (n_links > 1 && table)
+    printf("%8s %-5s %-22s %10s %10s %10s %5s %11s %11s  %s\n", "up Mbps", "radio", "chosen", "latency ms",
+           "all-local", "all-edge", "segs", "bytes up", "bytes down", "sent to the edge");
+  for (int i = 0; i < n_links; i++) {
+    p.net.up_mbps = link_up[i];
+    if (link_radio[i] >= 0 && !radio_given) p.net.radio = (cl_radio_kind)link_radio[i];
+    cl_plan_free(ctx, &plan);
+    if ((rc = cl_planner_plan(pl, &p, &plan))) {
+      json_decref(all);
+      if (rc == CLEAVE_EINFEASIBLE) {
+        fprintf(stderr, "cleave-sim: infeasible: %s\n", cleave_ctx_last_error(ctx));
+        ret = 3;
+        goto out;
+      }
+      goto fail;
     }
-    goto fail;
-  }
-  if (json) {
+    if (table) {
+      if (n_links > 1)
+        print_row(pl, &p, &plan);
+      else
+        print_table(pl, &p, &plan);
+      continue;
+    }
     json_t *j = cl_plan_json(pl, &p, &plan, true);
-    if (!j || json_dumpf(j, stdout, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6))) {
-      json_decref(j);
-      fprintf(stderr, "cleave-sim: out of memory writing JSON\n");
-      goto out;
+    if (!j || (all && json_array_append_new(all, j))) {
+      json_decref(all);
+      goto oom;
     }
-    json_decref(j);
+    if (!all) all = j;
+  }
+  if (all) {
+    int bad = json_dumpf(all, stdout, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+    json_decref(all);
+    if (bad) goto oom;
     printf("\n");
-  } else {
-    print_table(pl, &p, &plan);
   }
   ret = 0;
+  goto out;
+oom:
+  fprintf(stderr, "cleave-sim: out of memory writing JSON\n");
   goto out;
 fail:
   fprintf(stderr, "cleave-sim: %s (%s)\n", cleave_ctx_last_error(ctx), cleave_err_name(rc));
