@@ -1,9 +1,10 @@
 /* partitioner: min-cut placement (two devices exactly, k devices by alpha-expansion).
  *
- * Max-flow is Dinic's algorithm with an iterative blocking-flow search, on a flow network rebuilt in reusable
- * arrays for each move. Vertex 0 is the source (the "keep" side), vertex 1 the sink (the "take alpha" side). */
+ * Max-flow is Boykov-Kolmogorov's, on a flow network rebuilt in reusable arrays for each move. Vertex 0 is the source
+ * (the "keep" side), vertex 1 the sink (the "take alpha" side). */
 #include "partitioner/cut.h"
 
+#include <assert.h>
 #include <math.h>
 #include <string.h>
 
@@ -62,19 +63,18 @@ double cl_pgraph_cost(const cl_pgraph *pg, const int *assign) {
 
 void cl_cut_work_free(cleave_ctx *ctx, cl_cut_work *w) {
   cl_free(ctx, w->head);
-  cl_free(ctx, w->level);
-  cl_free(ctx, w->iter);
-  cl_free(ctx, w->queue);
-  cl_free(ctx, w->stack);
-  cl_free(ctx, w->next);
-  cl_free(ctx, w->to);
-  cl_free(ctx, w->cap);
-  cl_free(ctx, w->off);
-  cl_free(ctx, w->cto);
-  cl_free(ctx, w->crev);
-  cl_free(ctx, w->ccap);
+  cl_free(ctx, w->arc);
+  cl_free(ctx, w->parent);
+  cl_free(ctx, w->ts);
+  cl_free(ctx, w->dist);
+  cl_free(ctx, w->active);
+  cl_free(ctx, w->orphan);
+  cl_free(ctx, w->tree);
+  cl_free(ctx, w->queued);
   cl_free(ctx, w->vmap);
   cl_free(ctx, w->lab);
+  cl_pgraph_free(ctx, &w->snap);
+  cl_free(ctx, w->memo_lab);
   memset(w, 0, sizeof *w);
 }
 
@@ -89,19 +89,27 @@ static int grow(cleave_ctx *ctx, void **p, size_t elem, int n) {
 static int reserve(cleave_ctx *ctx, cl_cut_work *w, int nv, int ne) {
   if (nv > w->cap_v) {
     int c = nv + nv / 2 + 16;
-    if (grow(ctx, (void **)&w->head, sizeof(int), c) || grow(ctx, (void **)&w->level, sizeof(int), c) ||
-        grow(ctx, (void **)&w->iter, sizeof(int), c) || grow(ctx, (void **)&w->queue, sizeof(int), c) ||
-        grow(ctx, (void **)&w->stack, sizeof(int), 2 * c) || grow(ctx, (void **)&w->off, sizeof(int), c + 1))
+    if (grow(ctx, (void **)&w->head, sizeof(int), c) || grow(ctx, (void **)&w->parent, sizeof(int), c) ||
+        grow(ctx, (void **)&w->ts, sizeof(int), c) || grow(ctx, (void **)&w->dist, sizeof(int), c) ||
+        grow(ctx, (void **)&w->active, sizeof(int), c) || grow(ctx, (void **)&w->orphan, sizeof(int), c) ||
+        grow(ctx, (void **)&w->tree, 1, c) || grow(ctx, (void **)&w->queued, 1, c))
       return cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
     w->cap_v = c;
   }
   if (ne > w->cap_e) {
     int c = ne + ne / 2 + 16;
-    if (grow(ctx, (void **)&w->next, sizeof(int), c) || grow(ctx, (void **)&w->to, sizeof(int), c) ||
-        grow(ctx, (void **)&w->cap, sizeof(double), c) || grow(ctx, (void **)&w->cto, sizeof(int), c) ||
-        grow(ctx, (void **)&w->crev, sizeof(int), c) || grow(ctx, (void **)&w->ccap, sizeof(double), c))
-      return cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
+    if (grow(ctx, (void **)&w->arc, sizeof *w->arc, c)) return cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
     w->cap_e = c;
+  }
+  return 0;
+}
+
+static int reserve_nodes(cleave_ctx *ctx, cl_cut_work *w, int nn) {
+  if (nn + 1 > w->lab_cap) {
+    if (grow(ctx, (void **)&w->vmap, sizeof(int), nn + 1) || grow(ctx, (void **)&w->lab, sizeof(int), nn + 1) ||
+        grow(ctx, (void **)&w->memo_lab, sizeof(int), 2 * CL_CUT_MEMO * (nn + 1)))
+      return cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
+    w->lab_cap = nn + 1;
   }
   return 0;
 }
@@ -128,95 +136,203 @@ static void add_edge(net *g, int u, int v, double c) {
   cl_cut_work *w = g->w;
   if (c > g->inf) c = g->inf;
   int e = w->n_e;
-  w->to[e] = v, w->cap[e] = c, w->next[e] = w->head[u], w->head[u] = e;
-  w->to[e + 1] = u, w->cap[e + 1] = 0, w->next[e + 1] = w->head[v], w->head[v] = e + 1;
+  w->arc[e] = (struct cl_cut_arc){.cap = c, .to = v, .next = w->head[u]};
+  w->arc[e + 1] = (struct cl_cut_arc){.cap = 0, .to = u, .next = w->head[v]};
+  w->head[u] = e, w->head[v] = e + 1;
   w->n_e += 2;
 }
 
-/* Regroups the arcs by tail (arc e runs from to[e ^ 1] to to[e]) so that the max-flow scans contiguous memory. */
-static void compact(cl_cut_work *w) {
-  int nv = w->n_v, ne = w->n_e, *off = w->off, *pos = w->next, *cur = w->iter;
-  memset(off, 0, sizeof(int) * (size_t)(nv + 1));
-  for (int e = 0; e < ne; e++)
-    off[w->to[e ^ 1] + 1]++;
-  for (int v = 0; v < nv; v++)
-    off[v + 1] += off[v];
-  memcpy(cur, off, sizeof(int) * (size_t)nv);
-  for (int e = 0; e < ne; e++) {
-    int i = pos[e] = cur[w->to[e ^ 1]]++;
-    w->cto[i] = w->to[e];
-    w->ccap[i] = w->cap[e];
-  }
-  for (int e = 0; e < ne; e++)
-    w->crev[pos[e]] = pos[e ^ 1];
+/* ---- max-flow: Boykov-Kolmogorov ----
+ *
+ * A search tree grows from the source and one from the sink over arcs with capacity left; where they touch, the
+ * path through both is augmented, and the vertices cut off from their tree (orphans) look for a new parent in it
+ * or become free. A move's network has thousands of short source-sink paths and few long ones: the trees find
+ * them in one sweep, where Dinic's algorithm scanned the whole network once per path length. parent[v] is the
+ * arc from v to its parent (flow runs over its reverse in the source tree, over the arc itself in the sink tree),
+ * ROOT for the terminals, NONE for free vertices. ts/dist cache a vertex's distance to its root (the "distance
+ * heuristic": adopt the closest valid parent). */
+
+enum { FREE = 0, IN_S = 1, IN_T = 2 };
+enum { NONE = -1, ROOT = -2, ORPHAN = -3 };
+
+typedef struct bk {
+  cl_cut_work *w;
+  double eps;
+  int n, qh, qt, oh, ot; /* active and orphan queues: rings of n slots, each vertex at most once in each */
+  int time;
+} bk;
+
+static void activate(bk *b, int v) {
+  cl_cut_work *w = b->w;
+  if (w->queued[v]) return;
+  w->queued[v] = 1;
+  w->active[b->qt] = v;
+  if (++b->qt == b->n) b->qt = 0;
 }
 
-/* Levels from SRC over arcs with capacity left. With stop set, vertices at the sink's level or beyond are left
- * unexpanded (a blocking flow uses none of them); without, every reachable vertex gets its level. */
-static bool bfs(cl_cut_work *w, double eps, bool stop) {
-  int *level = w->level, *queue = w->queue, *off = w->off, *cto = w->cto;
-  const double *ccap = w->ccap;
-  for (int i = 0; i < w->n_v; i++)
-    level[i] = -1;
-  int qh = 0, qt = 0;
-  queue[qt++] = SRC;
-  level[SRC] = 0;
-  while (qh < qt) {
-    int u = queue[qh++];
-    if (stop && level[SNK] >= 0 && level[u] >= level[SNK] - 1) break;
-    for (int i = off[u], end = off[u + 1]; i < end; i++)
-      if (ccap[i] > eps && level[cto[i]] < 0) {
-        level[cto[i]] = level[u] + 1;
-        queue[qt++] = cto[i];
-      }
-  }
-  return level[SNK] >= 0;
+static void make_orphan(bk *b, int v) {
+  b->w->parent[v] = ORPHAN;
+  b->w->orphan[b->ot] = v;
+  if (++b->ot == b->n) b->ot = 0;
 }
 
-/* Dinic's max-flow from SRC to SNK; afterwards level[v] >= 0 exactly for the vertices on the source side of a
- * minimum cut. */
-static double maxflow(cl_cut_work *w, double eps) {
-  double flow = 0, *ccap = w->ccap;
-  int *pv = w->stack, *pe = w->stack + w->cap_v, *iter = w->iter, *level = w->level, *off = w->off, *cto = w->cto,
-      *crev = w->crev;
-  w->maxflows++;
-  compact(w);
-  while (bfs(w, eps, true)) {
-    memcpy(iter, off, sizeof(int) * (size_t)w->n_v);
-    int top = 0, u = SRC;
-    for (;;) {
-      if (u == SNK) {
-        double f = INFINITY;
-        for (int k = 0; k < top; k++)
-          if (ccap[pe[k]] < f) f = ccap[pe[k]];
-        int first = -1;
-        for (int k = 0; k < top; k++) {
-          ccap[pe[k]] -= f;
-          ccap[crev[pe[k]]] += f;
-          if (first < 0 && ccap[pe[k]] <= eps) first = k;
-        }
-        flow += f;
-        top = first < 0 ? 0 : first;
-        u = pv[top];
-        continue;
-      }
-      int i = iter[u], end = off[u + 1], next_level = level[u] + 1;
-      while (i < end && !(ccap[i] > eps && level[cto[i]] == next_level))
-        i++;
-      iter[u] = i;
-      if (i < end) {
-        pv[top] = u;
-        pe[top++] = i;
-        u = cto[i];
-        continue;
-      }
-      level[u] = -1; /* dead end for this phase */
-      if (top == 0) break;
-      u = pv[--top];
-      iter[u]++;
+/* Pushes the bottleneck over the path through arc e (source tree -> sink tree); returns the amount. */
+static double augment(bk *b, int e) {
+  cl_cut_work *w = b->w;
+  int *parent = w->parent;
+  struct cl_cut_arc *arc = w->arc;
+  double f = arc[e].cap, eps = b->eps;
+  for (int v = arc[e ^ 1].to; parent[v] != ROOT; v = arc[parent[v]].to)
+    if (arc[parent[v] ^ 1].cap < f) f = arc[parent[v] ^ 1].cap;
+  for (int v = arc[e].to; parent[v] != ROOT; v = arc[parent[v]].to)
+    if (arc[parent[v]].cap < f) f = arc[parent[v]].cap;
+  arc[e].cap -= f;
+  arc[e ^ 1].cap += f;
+  for (int v = arc[e ^ 1].to, a; (a = parent[v]) != ROOT; v = arc[a].to) {
+    arc[a ^ 1].cap -= f;
+    arc[a].cap += f;
+    if (!(arc[a ^ 1].cap > eps)) make_orphan(b, v);
+  }
+  for (int v = arc[e].to, a; (a = parent[v]) != ROOT; v = arc[a].to) {
+    arc[a].cap -= f;
+    arc[a ^ 1].cap += f;
+    if (!(arc[a].cap > eps)) make_orphan(b, v);
+  }
+  return f;
+}
+
+/* Distance from q to its tree's root, or -1 when the way up meets an orphan; caches it along the way. */
+static int origin(bk *b, int q) {
+  cl_cut_work *w = b->w;
+  int *parent = w->parent, *ts = w->ts, *dist = w->dist, d = 0, j = q;
+  for (;;) {
+    if (ts[j] == b->time) {
+      d += dist[j];
+      break;
     }
+    int a = parent[j];
+    if (a == ROOT) {
+      ts[j] = b->time;
+      dist[j] = 0;
+      break;
+    }
+    if (a < 0) return -1;
+    d++;
+    j = w->arc[a].to;
   }
-  bfs(w, eps, false); /* residual reachability: the source side */
+  int dd = d;
+  for (j = q; ts[j] != b->time; j = w->arc[parent[j]].to) {
+    ts[j] = b->time;
+    dist[j] = dd--;
+  }
+  return d;
+}
+
+static void adopt(bk *b) {
+  cl_cut_work *w = b->w;
+  int *parent = w->parent;
+  unsigned char *tree = w->tree;
+  const struct cl_cut_arc *arc = w->arc;
+  while (b->oh != b->ot) {
+    int v = w->orphan[b->oh];
+    if (++b->oh == b->n) b->oh = 0;
+    int side = tree[v], rev = side == IN_S; /* the arc into v's tree runs v -> q in T, q -> v in S */
+    int best = -1, dmin = 0;
+    for (int a = w->head[v]; a >= 0; a = arc[a].next) {
+      int q = arc[a].to;
+      if (tree[q] != side || !(arc[a ^ rev].cap > b->eps)) continue;
+      int d = origin(b, q);
+      if (d >= 0 && (best < 0 || d < dmin)) best = a, dmin = d;
+    }
+    if (best >= 0) {
+      parent[v] = best;
+      w->ts[v] = b->time;
+      w->dist[v] = dmin + 1;
+      continue;
+    }
+    for (int a = w->head[v]; a >= 0; a = arc[a].next) {
+      int q = arc[a].to;
+      if (tree[q] != side) continue;
+      if (arc[a ^ rev].cap > b->eps) activate(b, q);
+      if (parent[q] >= 0 && arc[parent[q]].to == v) make_orphan(b, q);
+    }
+    tree[v] = FREE;
+    parent[v] = NONE;
+  }
+}
+
+/* Max-flow from SRC to SNK; afterwards tree[v] == IN_S exactly for the vertices on the source side of the
+ * minimum cut closest to the source (those the source still reaches over arcs with more than eps left), which
+ * every maximum flow leaves the same. */
+static double maxflow(cl_cut_work *w, double eps) {
+  int nv = w->n_v, *parent = w->parent, *ts = w->ts, *dist = w->dist;
+  unsigned char *tree = w->tree;
+  const struct cl_cut_arc *arc = w->arc;
+  double flow = 0;
+  w->maxflows++;
+  for (int v = 0; v < nv; v++)
+    tree[v] = FREE, parent[v] = NONE, ts[v] = 0, dist[v] = 0, w->queued[v] = 0;
+  bk b = {.w = w, .eps = eps, .n = nv};
+  tree[SRC] = IN_S, tree[SNK] = IN_T, parent[SRC] = parent[SNK] = ROOT;
+  activate(&b, SRC);
+  activate(&b, SNK);
+  int u = -1, first = -1; /* the vertex growing its tree, and its first arc not yet scanned */
+  for (;;) {
+    if (u < 0 || tree[u] == FREE) {
+      u = -1;
+      while (b.qh != b.qt && u < 0) {
+        int v = w->active[b.qh];
+        if (++b.qh == b.n) b.qh = 0;
+        w->queued[v] = 0;
+        if (tree[v] != FREE) u = v;
+      }
+      if (u < 0) break;
+      first = w->head[u];
+    }
+    int found = -1, side = tree[u], rev = side == IN_T; /* growth runs u -> v in S, v -> u in T */
+    for (int a = first; a >= 0; a = arc[a].next) {
+      if (!(arc[a ^ rev].cap > eps)) continue;
+      int v = arc[a].to;
+      if (tree[v] == FREE) {
+        tree[v] = (unsigned char)side;
+        parent[v] = a ^ 1;
+        ts[v] = ts[u];
+        dist[v] = dist[u] + 1;
+        activate(&b, v);
+      } else if (tree[v] != side) {
+        found = a;
+        break;
+      } else if (ts[v] <= ts[u] && dist[v] > dist[u] && parent[v] != ROOT) {
+        parent[v] = a ^ 1;
+        ts[v] = ts[u];
+        dist[v] = dist[u] + 1;
+      }
+    }
+    if (found < 0) {
+      u = -1; /* fully grown */
+      continue;
+    }
+    /* u stays current and resumes at the arc that met the other tree: the source alone has an arc per node,
+     * and rescanning it after each of its thousands of paths would be quadratic. An arc scanned before can only
+     * lead out of the tree again if its head was freed, and then adopt() queues u for a full scan. */
+    first = found;
+    b.time++;
+    flow += augment(&b, found ^ rev); /* oriented source tree -> sink tree */
+    adopt(&b);
+  }
+#ifndef NDEBUG
+  /* the source tree is exactly what the source reaches in the residual network */
+  int *queue = w->active, qh = 0, qt = 0;
+  unsigned char *seen = w->queued;
+  memset(seen, 0, (size_t)nv);
+  seen[SRC] = 1;
+  queue[qt++] = SRC;
+  while (qh < qt)
+    for (int v = queue[qh++], a = w->head[v]; a >= 0; a = arc[a].next)
+      if (arc[a].cap > eps && !seen[arc[a].to]) seen[arc[a].to] = 1, queue[qt++] = arc[a].to;
+  for (int v = 0; v < nv; v++)
+    assert((tree[v] == IN_S) == (seen[v] == 1));
+#endif
   return flow;
 }
 
@@ -248,7 +364,8 @@ static double bound(const cl_pgraph *pg) {
   return b;
 }
 
-int cl_cut_move(cleave_ctx *ctx, cl_cut_work *w, const cl_pgraph *pg, int alpha, int *assign) {
+/* The move's network for alpha at assign, with inf standing for "never" (see bound()); cuts it and applies it. */
+static int move(cleave_ctx *ctx, cl_cut_work *w, const cl_pgraph *pg, int alpha, int *assign, double inf) {
   int nd = pg->n_dev, nn = pg->n_nodes;
   int n_cons = pg->cons_off[pg->n_tensors];
   /* vertices: terminals, nodes, per tensor at most one alpha vertex and one per label group */
@@ -256,13 +373,8 @@ int cl_cut_move(cleave_ctx *ctx, cl_cut_work *w, const cl_pgraph *pg, int alpha,
   long ne = 2 * (2L * nn + (long)(n_cons + pg->n_tensors) * 3 + (long)pg->n_tensors * (nd + 2) * 2);
   if (nv > (1L << 29) || ne > (1L << 29)) return cl_err(ctx, CLEAVE_ELIMIT, "graph too large to cut");
   int rc = reserve(ctx, w, (int)nv, (int)ne);
-  if (rc) return rc;
-  if (nn + 1 > w->lab_cap) {
-    if (grow(ctx, (void **)&w->vmap, sizeof(int), nn + 1) || grow(ctx, (void **)&w->lab, sizeof(int), nn + 1))
-      return cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
-    w->lab_cap = nn + 1;
-  }
-  net g = {.w = w, .inf = 4 * bound(pg) + 1};
+  if (rc || (rc = reserve_nodes(ctx, w, nn))) return rc;
+  net g = {.w = w, .inf = inf};
   w->n_v = 0;
   w->n_e = 0;
   new_vertex(&g);
@@ -280,12 +392,17 @@ int cl_cut_move(cleave_ctx *ctx, cl_cut_work *w, const cl_pgraph *pg, int alpha,
       g.constant += u[alpha];
     } else {
       int v = vmap[n] = new_vertex(&g);
-      double keep = isfinite(u[cur]) ? u[cur] : g.inf, take = u[alpha];
+      double keep = u[cur], take = u[alpha];
       double m = keep < take ? keep : take;
       g.constant += m;
       add_edge(&g, SRC, v, take - m);
       add_edge(&g, v, SNK, keep - m);
     }
+  }
+  if (w->n_v == 2) { /* no node has a choice */
+    for (int n = 0; n < nn; n++)
+      if (vmap[n] == SNK) assign[n] = alpha;
+    return 0;
   }
   for (int t = 0; t < pg->n_tensors; t++) {
     int p = pg->producer[t];
@@ -293,61 +410,58 @@ int cl_cut_move(cleave_ctx *ctx, cl_cut_work *w, const cl_pgraph *pg, int alpha,
     int P = p >= 0 ? vmap[p] : (pg->home == alpha ? SNK : SRC);
     const int *cons = pg->cons + pg->cons_off[t];
     int nc = pg->cons_off[t + 1] - pg->cons_off[t];
-    bool home_dest = pg->to_home[t];
-    /* groups by current label; a consumer at alpha sits on the sink side for good */
+    /* consumers grouped by current label (the output's destination is a member of home's group that never
+     * moves); a consumer at alpha sits on the sink side for good */
+    int members[CL_CUT_MAX_DEVICES] = {0}, only[CL_CUT_MAX_DEVICES], group[CL_CUT_MAX_DEVICES];
+    int movable = 0, one_movable = -1;
+    bool at_alpha = pg->to_home[t] && pg->home == alpha;
+    if (pg->to_home[t] && pg->home != alpha) members[pg->home]++, only[pg->home] = SRC;
+    for (int k = 0; k < nc; k++) {
+      int L = assign[cons[k]], v = vmap[cons[k]];
+      if (L != alpha) members[L]++, only[L] = v;
+      if (v == SNK)
+        at_alpha = true;
+      else if (v != SRC)
+        movable++, one_movable = v;
+    }
+    bool grouped = false;
     for (int L = 0; L < nd; L++) {
-      if (L == alpha) continue;
-      int members = 0, only = -1;
-      bool fixed_keep = home_dest && L == pg->home; /* the output's destination never moves */
-      for (int k = 0; k < nc; k++)
-        if (assign[cons[k]] == L) members++, only = vmap[cons[k]];
-      if (fixed_keep) members++, only = SRC;
-      if (!members) continue;
-      if (L != lp) {
-        double c = cl_pg_xfer(pg, t, lp, L);
-        if (P == SRC) { /* exact: paid while any member stays */
-          if (members == 1)
-            add_edge(&g, only, SNK, c);
-          else {
-            int b = new_vertex(&g);
-            for (int k = 0; k < nc; k++)
-              if (assign[cons[k]] == L) add_edge(&g, vmap[cons[k]], b, g.inf);
-            if (fixed_keep) add_edge(&g, SRC, b, g.inf);
-            add_edge(&g, b, SNK, c);
-          }
-        } else if (P != SNK) {
-          add_edge(&g, P, SNK, c); /* upper bound: as if a member stayed */
-        }
+      group[L] = -1;
+      if (L == alpha || !members[L]) continue;
+      /* while a member of L stays: the producer keeping lp sends lp -> L (exact when the producer cannot
+       * move; an upper bound, as if a member stayed, when it can), and the producer taking alpha sends
+       * alpha -> L */
+      int target = -1;
+      double c = 0;
+      if (P == SRC) {
+        if (L != lp) target = SNK, c = cl_pg_xfer(pg, t, lp, L);
+      } else {
+        if (P != SNK && L != lp) add_edge(&g, P, SNK, cl_pg_xfer(pg, t, lp, L));
+        target = P, c = cl_pg_xfer(pg, t, alpha, L);
       }
-      if (P != SRC) { /* the producer takes alpha: the tensor goes alpha -> L while a member stays */
-        double c = cl_pg_xfer(pg, t, alpha, L);
-        if (members == 1)
-          add_edge(&g, only, P, c);
-        else {
-          int b = new_vertex(&g);
-          for (int k = 0; k < nc; k++)
-            if (assign[cons[k]] == L) add_edge(&g, vmap[cons[k]], b, g.inf);
-          if (fixed_keep) add_edge(&g, SRC, b, g.inf);
-          add_edge(&g, b, P, c);
-        }
+      if (target < 0 || !(c > 0)) continue;
+      if (members[L] == 1) {
+        add_edge(&g, only[L], target, c);
+      } else {
+        group[L] = new_vertex(&g);
+        add_edge(&g, group[L], target, c);
+        grouped = true;
       }
+    }
+    if (grouped) {
+      for (int k = 0; k < nc; k++) {
+        int L = assign[cons[k]];
+        if (L != alpha && group[L] >= 0) add_edge(&g, vmap[cons[k]], group[L], g.inf);
+      }
+      if (pg->to_home[t] && pg->home != alpha && group[pg->home] >= 0) add_edge(&g, SRC, group[pg->home], g.inf);
     }
     if (lp != alpha && P != SNK) { /* producer keeps lp: the tensor goes lp -> alpha if any consumer takes alpha */
       double c = cl_pg_xfer(pg, t, lp, alpha);
-      int movable = 0, only = -1;
-      bool at_alpha = home_dest && pg->home == alpha;
-      for (int k = 0; k < nc; k++) {
-        int v = vmap[cons[k]];
-        if (v == SNK)
-          at_alpha = true;
-        else if (v != SRC)
-          movable++, only = v;
-      }
       if (at_alpha)
         add_edge(&g, P, SNK, c);
       else if (movable == 1)
-        add_edge(&g, P, only, c);
-      else if (movable > 1) {
+        add_edge(&g, P, one_movable, c);
+      else if (movable > 1 && c > 0) {
         int a = new_vertex(&g);
         add_edge(&g, P, a, c);
         for (int k = 0; k < nc; k++) {
@@ -361,9 +475,100 @@ int cl_cut_move(cleave_ctx *ctx, cl_cut_work *w, const cl_pgraph *pg, int alpha,
   maxflow(w, eps);
   for (int n = 0; n < nn; n++) {
     int v = vmap[n];
-    if (v == SNK || (v != SRC && w->level[v] < 0)) assign[n] = alpha;
+    if (v == SNK || (v != SRC && w->tree[v] != IN_S)) assign[n] = alpha;
   }
   return 0;
+}
+
+/* ---- moves remembered ---- */
+
+static bool same_graph(const cl_cut_work *w, const cl_pgraph *pg) {
+  const cl_pgraph *s = &w->snap;
+  if (s->n_nodes != pg->n_nodes || s->n_dev != pg->n_dev || s->home != pg->home || s->n_tensors != pg->n_tensors)
+    return false;
+  size_t nd = (size_t)pg->n_dev, nu = (size_t)pg->n_nodes * nd, nt = (size_t)pg->n_tensors;
+  if (s->cons_off[nt] != pg->cons_off[nt]) return false;
+  size_t nc = (size_t)pg->cons_off[nt];
+  for (size_t a = 0; a < nd; a++)
+    if (memcmp(s->xfer_fixed[a], pg->xfer_fixed[a], nd * sizeof(double)) ||
+        memcmp(s->xfer_byte[a], pg->xfer_byte[a], nd * sizeof(double)))
+      return false;
+  return !memcmp(s->unary, pg->unary, nu * sizeof(double)) && !memcmp(s->bytes, pg->bytes, nt * sizeof(double)) &&
+         !memcmp(s->producer, pg->producer, nt * sizeof(int)) &&
+         !memcmp(s->to_home, pg->to_home, nt * sizeof(bool)) &&
+         !memcmp(s->cons_off, pg->cons_off, (nt + 1) * sizeof(int)) && !memcmp(s->cons, pg->cons, nc * sizeof(int));
+}
+
+/* Makes w's remembered moves and infinity those of pg: kept when pg equals the copy they were made for, else pg
+ * is copied and the moves forgotten. Returns 0 or CLEAVE_ENOMEM. */
+static int prepare(cleave_ctx *ctx, cl_cut_work *w, const cl_pgraph *pg) {
+  cl_pgraph *s = &w->snap;
+  int rc = reserve_nodes(ctx, w, pg->n_nodes);
+  if (rc) return rc;
+  if (s->n_nodes > 0 && same_graph(w, pg)) return 0;
+  size_t nd = (size_t)pg->n_dev, nu = (size_t)pg->n_nodes * nd, nt = (size_t)pg->n_tensors;
+  size_t nc = (size_t)pg->cons_off[nt];
+  s->n_nodes = -1; /* invalid until the copy is whole */
+  w->n_memo = w->memo_next = 0;
+  if (nu + 1 > w->snap_unary) {
+    if ((rc = grow(ctx, (void **)&s->unary, sizeof(double), (int)nu + 1))) return cl_err(ctx, rc, "out of memory");
+    w->snap_unary = nu + 1;
+  }
+  if (nt + 2 > w->snap_tensors) {
+    if ((rc = grow(ctx, (void **)&s->producer, sizeof(int), (int)nt + 2)) ||
+        (rc = grow(ctx, (void **)&s->to_home, sizeof(bool), (int)nt + 2)) ||
+        (rc = grow(ctx, (void **)&s->bytes, sizeof(double), (int)nt + 2)) ||
+        (rc = grow(ctx, (void **)&s->cons_off, sizeof(int), (int)nt + 2)))
+      return cl_err(ctx, rc, "out of memory");
+    w->snap_tensors = nt + 2;
+  }
+  if (nc + 1 > w->snap_cons) {
+    if ((rc = grow(ctx, (void **)&s->cons, sizeof(int), (int)nc + 1))) return cl_err(ctx, rc, "out of memory");
+    w->snap_cons = nc + 1;
+  }
+  if (pg->n_nodes > 0) {
+    memcpy(s->unary, pg->unary, nu * sizeof(double));
+    memcpy(s->producer, pg->producer, nt * sizeof(int));
+    memcpy(s->to_home, pg->to_home, nt * sizeof(bool));
+    memcpy(s->bytes, pg->bytes, nt * sizeof(double));
+    memcpy(s->cons_off, pg->cons_off, (nt + 1) * sizeof(int));
+    memcpy(s->cons, pg->cons, nc * sizeof(int));
+    memcpy(s->xfer_fixed, pg->xfer_fixed, sizeof s->xfer_fixed);
+    memcpy(s->xfer_byte, pg->xfer_byte, sizeof s->xfer_byte);
+    s->n_dev = pg->n_dev, s->home = pg->home, s->n_tensors = pg->n_tensors;
+    s->n_nodes = pg->n_nodes;
+  }
+  w->snap_inf = 4 * bound(pg) + 1;
+  return 0;
+}
+
+/* move() unless it was made before from the same labelling. */
+static int memo_move(cleave_ctx *ctx, cl_cut_work *w, const cl_pgraph *pg, int alpha, int *lab) {
+  size_t nn = (size_t)pg->n_nodes, size = sizeof(int) * nn;
+  if (w->snap.n_nodes != pg->n_nodes || nn == 0) return move(ctx, w, pg, alpha, lab, w->snap_inf);
+  for (int i = 0; i < w->n_memo; i++) {
+    const int *before = w->memo_lab + 2 * nn * (size_t)i;
+    if (w->memo_alpha[i] == alpha && !memcmp(before, lab, size)) {
+      memcpy(lab, before + nn, size);
+      w->memo_hits++;
+      return 0;
+    }
+  }
+  int i = w->memo_next, *before = w->memo_lab + 2 * nn * (size_t)i;
+  w->memo_alpha[i] = -1;
+  memcpy(before, lab, size);
+  int rc = move(ctx, w, pg, alpha, lab, w->snap_inf);
+  if (rc) return rc;
+  memcpy(before + nn, lab, size);
+  w->memo_alpha[i] = alpha;
+  w->memo_next = (i + 1) % CL_CUT_MEMO;
+  if (w->n_memo < CL_CUT_MEMO) w->n_memo++;
+  return 0;
+}
+
+int cl_cut_move(cleave_ctx *ctx, cl_cut_work *w, const cl_pgraph *pg, int alpha, int *assign) {
+  int rc = prepare(ctx, w, pg);
+  return rc ? rc : memo_move(ctx, w, pg, alpha, assign);
 }
 
 /* ---- drivers ---- */
@@ -395,11 +600,8 @@ static double single_device(const cl_pgraph *pg, unsigned mask, int *lab, int *b
 int cl_cut_expand(cleave_ctx *ctx, cl_cut_work *w, const cl_pgraph *pg, unsigned allowed_mask, int max_cycles,
                   int *assign, double *cost) {
   int nn = pg->n_nodes, nd = pg->n_dev;
-  if (nn + 1 > w->lab_cap) {
-    if (grow(ctx, (void **)&w->vmap, sizeof(int), nn + 1) || grow(ctx, (void **)&w->lab, sizeof(int), nn + 1))
-      return cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
-    w->lab_cap = nn + 1;
-  }
+  int rc = reserve_nodes(ctx, w, nn);
+  if (rc || (rc = prepare(ctx, w, pg))) return rc;
   int *lab = w->lab;
   double cur = nn > 0 && assign[0] >= 0 ? cl_pgraph_cost(pg, assign) : INFINITY;
   if (!isfinite(cur)) {
@@ -426,8 +628,8 @@ int cl_cut_expand(cleave_ctx *ctx, cl_cut_work *w, const cl_pgraph *pg, unsigned
     for (int alpha = 0; alpha < nd; alpha++) {
       if (!(allowed_mask & (1u << alpha))) continue;
       memcpy(lab, assign, sizeof(int) * (size_t)nn);
-      int rc = cl_cut_move(ctx, w, pg, alpha, lab);
-      if (rc) return rc;
+      if ((rc = memo_move(ctx, w, pg, alpha, lab))) return rc;
+      if (!memcmp(lab, assign, sizeof(int) * (size_t)nn)) continue; /* nothing moved */
       double c = cl_pgraph_cost(pg, lab);
       if (c < cur - 1e-12 * (fabs(cur) + 1) || (!isfinite(cur) && isfinite(c))) {
         memcpy(assign, lab, sizeof(int) * (size_t)nn);

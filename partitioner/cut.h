@@ -46,17 +46,35 @@ static inline double cl_pg_xfer(const cl_pgraph *pg, int t, int a, int b) {
 /* The cost of a full assignment (INFINITY if a node sits where it is not allowed). */
 double cl_pgraph_cost(const cl_pgraph *pg, const int *assign);
 
-/* Reusable working memory of the cut algorithms (the flow network), so that replanning allocates nothing once
- * warm. Zero-initialise, then release with cl_cut_work_free(). */
+#define CL_CUT_MEMO 8
+
+/* An arc of the flow network. An arc, its reverse and its successor share a cache line as often as can be. */
+struct cl_cut_arc {
+  double cap; /* residual capacity */
+  int to;     /* head vertex */
+  int next;   /* next arc out of the same tail, or -1 */
+};
+
+/* Reusable working memory of the cut algorithms (the flow network and the max-flow's search trees), so that
+ * replanning allocates nothing once warm. Zero-initialise, then release with cl_cut_work_free(). */
 typedef struct cl_cut_work {
   int n_v, cap_v, n_e, cap_e;
-  int *head, *next, *to, *level, *iter, *queue, *vmap, *stack; /* the network as it is built: arc lists */
-  double *cap;
-  int *off, *cto, *crev; /* the same arcs grouped by tail for the max-flow: arcs of v are off[v] .. off[v+1] */
-  double *ccap;
-  int *lab; /* scratch labelling */
+  int *head;                                 /* per vertex: its first arc */
+  struct cl_cut_arc *arc;                    /* arc e runs from arc[e ^ 1].to to arc[e].to, e ^ 1 being its reverse */
+  int *parent, *ts, *dist, *active, *orphan; /* Boykov-Kolmogorov search trees, per vertex */
+  unsigned char *tree, *queued;
+  int *vmap, *lab; /* per node: its vertex in the move's network; scratch labelling */
   int lab_cap;
+  /* Moves already made (labelling before, alpha, labelling after), so that none is made twice: the two-way
+   * cuts are moves from "all on one device" that the expansion makes again when it starts there. Kept for the
+   * cost graph copied in snap, compared whole on each call, so that an entry never serves other costs. */
+  cl_pgraph snap;
+  size_t snap_unary, snap_tensors, snap_cons; /* capacities of snap's arrays */
+  double snap_inf;                            /* the network's infinity for snap */
+  int *memo_lab;                              /* [CL_CUT_MEMO][2][snap.n_nodes] (room for lab_cap nodes) */
+  int memo_alpha[CL_CUT_MEMO], n_memo, memo_next;
   long maxflows; /* max-flow runs so far (statistics) */
+  long memo_hits;
 } cl_cut_work;
 
 void cl_cut_work_free(cleave_ctx *ctx, cl_cut_work *w);

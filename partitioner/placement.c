@@ -26,9 +26,17 @@ struct cl_planner {
   cl_cut_work work;
   double *node_ms; /* [n_nodes * MAXD] for the current problem */
   int *pin_value;  /* per node: a pinned value it touches, or -1 */
-  int *assign, *best, *start;
+  int *op_id;      /* per node: index of its op type among the graph's distinct ones */
+  const char **ops;
+  int n_ops;
+  bool *op_listed; /* [MAXD * n_ops]: the op type is on the device's unsupported list (for the current problem) */
+  int *assign, *start;
   int *cand_assign; /* [MAX_CAND * n_nodes]: the candidates' assignments, so that a repeat is not evaluated again */
-  double *arrival;  /* [n_values * MAXD] evaluator scratch */
+  double *arrival;  /* [n_values * MAXD] evaluator scratch: when a value is on a device, valid where stamped */
+  unsigned *arrival_stamp;
+  unsigned stamp;
+  double *ready;     /* [n_values]: when the segment producing a value ends */
+  cl_plan best_plan; /* the best feasible candidate so far, evaluated */
   cl_plan_candidate cand[MAX_CAND];
   int n_cand;
   int edge;          /* index of the edge device in the current problem, or -1 */
@@ -63,11 +71,16 @@ void cl_planner_free(cl_planner *pl) {
   cl_cut_work_free(ctx, &pl->work);
   cl_free(ctx, pl->node_ms);
   cl_free(ctx, pl->pin_value);
+  cl_free(ctx, pl->op_id);
+  cl_free(ctx, pl->ops);
+  cl_free(ctx, pl->op_listed);
   cl_free(ctx, pl->assign);
-  cl_free(ctx, pl->best);
   cl_free(ctx, pl->start);
   cl_free(ctx, pl->cand_assign);
+  cl_plan_free(ctx, &pl->best_plan);
   cl_free(ctx, pl->arrival);
+  cl_free(ctx, pl->arrival_stamp);
+  cl_free(ctx, pl->ready);
   cl_free(ctx, pl);
 }
 
@@ -86,15 +99,20 @@ int cl_planner_new(cleave_ctx *ctx, const cl_graph *g, cl_planner **out) {
   pl->value_bytes = cl_calloc(ctx, (size_t)nv + 1, sizeof *pl->value_bytes);
   pl->node_ms = cl_calloc(ctx, (size_t)nn * MAXD + 1, sizeof *pl->node_ms);
   pl->pin_value = cl_calloc(ctx, (size_t)nn + 1, sizeof *pl->pin_value);
+  pl->op_id = cl_calloc(ctx, (size_t)nn + 1, sizeof *pl->op_id);
+  pl->ops = cl_calloc(ctx, (size_t)nn + 1, sizeof *pl->ops);
+  pl->op_listed = cl_calloc(ctx, (size_t)nn * MAXD + 1, sizeof *pl->op_listed);
   pl->assign = cl_calloc(ctx, (size_t)nn + 1, sizeof *pl->assign);
-  pl->best = cl_calloc(ctx, (size_t)nn + 1, sizeof *pl->best);
   pl->start = cl_calloc(ctx, (size_t)nn + 1, sizeof *pl->start);
   pl->cand_assign = cl_calloc(ctx, (size_t)nn * MAX_CAND + 1, sizeof *pl->cand_assign);
   pl->arrival = cl_calloc(ctx, (size_t)nv * MAXD + 1, sizeof *pl->arrival);
+  pl->arrival_stamp = cl_calloc(ctx, (size_t)nv * MAXD + 1, sizeof *pl->arrival_stamp);
+  pl->ready = cl_calloc(ctx, (size_t)nv + 1, sizeof *pl->ready);
   int *mark = cl_calloc(ctx, (size_t)nn + 1, sizeof *mark);
   int rc = 0;
   if (!pl->cost || !pl->cls || !pl->weights || !pl->act || !pl->value_bytes || !pl->node_ms || !pl->pin_value ||
-      !pl->assign || !pl->best || !pl->start || !pl->cand_assign || !pl->arrival || !mark)
+      !pl->op_id || !pl->ops || !pl->op_listed || !pl->assign || !pl->start || !pl->cand_assign || !pl->arrival ||
+      !pl->arrival_stamp || !pl->ready || !mark)
     goto nomem;
   for (int v = 0; v < nv; v++) {
     int64_t b = cl_value_bytes(g, v);
@@ -104,6 +122,11 @@ int cl_planner_new(cleave_ctx *ctx, const cl_graph *g, cl_planner **out) {
     const cl_node *node = &g->nodes[n];
     cl_cost_node(g, node, &pl->cost[n]);
     pl->cls[n] = cl_op_class_of(g, node);
+    int k = 0;
+    while (k < pl->n_ops && strcmp(pl->ops[k], node->op) != 0)
+      k++;
+    if (k == pl->n_ops) pl->ops[pl->n_ops++] = node->op;
+    pl->op_id[n] = k;
     for (int i = 0; i < node->n_in; i++)
       if (node->in[i] >= 0) {
         if (g->values[node->in[i]].konst)
@@ -155,6 +178,8 @@ fail:
 
 const cl_graph *cl_planner_graph(const cl_planner *pl) { return pl->g; }
 
+long cl_planner_maxflows(const cl_planner *pl) { return pl->work.maxflows; }
+
 double cl_planner_value_bytes(const cl_planner *pl, int v) {
   return v >= 0 && v < pl->g->n_values ? pl->value_bytes[v] : 0;
 }
@@ -178,6 +203,7 @@ static bool supported(const cl_planner *pl, const cl_place_device *dv, int n) {
   return true;
 }
 
+/* Whether node n may run on device d under p, as fill_costs() last set up for p. */
 static bool may_run(const cl_planner *pl, const cl_place_problem *p, int n, int d) {
   const cl_place_device *dv = &p->dev[d];
   if (!dv->allowed) return false;
@@ -187,7 +213,9 @@ static bool may_run(const cl_planner *pl, const cl_place_problem *p, int n, int 
   } else if (p->mode == CL_PLACE_ONLY_EDGE) {
     return false;
   }
-  return supported(pl, dv, n);
+  /* supported(), with the unsupported lists matched once per op type instead of once per node */
+  return dv->profile->gflops[pl->cls[n]] > 0 && (!dv->node_ok || dv->node_ok[n]) &&
+         !pl->op_listed[(size_t)d * (size_t)pl->n_ops + (size_t)pl->op_id[n]];
 }
 
 double cl_planner_node_ms(const cl_planner *pl, const cl_place_problem *p, int n, int d) {
@@ -287,6 +315,15 @@ static void fill_costs(cl_planner *pl, const cl_place_problem *p) {
   const cl_profile *home = p->dev[0].profile;
   double f = p->prefer_factor;
   double bias_edge = p->mode == CL_PLACE_PREFER_LOCAL ? f : 1, bias_local = p->mode == CL_PLACE_PREFER_EDGE ? f : 1;
+  for (int d = 0; d < nd; d++) {
+    const cl_profile *pr = p->dev[d].profile;
+    for (int k = 0; k < pl->n_ops; k++) {
+      bool listed = false;
+      for (int i = 0; i < pr->n_unsupported && !listed; i++)
+        listed = strcmp(pr->unsupported[i], pl->ops[k]) == 0;
+      pl->op_listed[(size_t)d * (size_t)pl->n_ops + (size_t)k] = listed;
+    }
+  }
   for (int n = 0; n < nn; n++)
     for (int d = 0; d < nd; d++) {
       double ms = may_run(pl, p, n, d) ? nominal_ms(pl, p, n, d) : INFINITY;
@@ -369,8 +406,10 @@ nomem:
  * serialised per direction. */
 static double move(cl_planner *pl, const cl_place_problem *p, int v, int src, int dst, double t, double *up_free,
                    double *down_free, cl_objective *o) {
-  double *arr = &pl->arrival[(size_t)v * MAXD + (size_t)dst];
-  if (*arr >= 0) return *arr;
+  size_t k = (size_t)v * MAXD + (size_t)dst;
+  double *arr = &pl->arrival[k];
+  if (pl->arrival_stamp[k] == pl->stamp) return *arr;
+  pl->arrival_stamp[k] = pl->stamp;
   double bytes = pl->value_bytes[v], fixed = 0, pb = 0;
   if (src != dst) {
     copy_cost(p, src, &fixed, &pb);
@@ -414,26 +453,19 @@ static int evaluate(cl_planner *pl, const cl_place_problem *p, const int *assign
   cl_objective *o = &out->obj;
   const cl_profile *home = p->dev[0].profile;
   double dev_free[MAXD] = {0}, up_free = edge_used ? cl_radio_fixed_ms(&p->net) : 0, down_free = 0, edge_ms = 0;
-  for (size_t i = 0; i < (size_t)g->n_values * MAXD; i++)
-    pl->arrival[i] = -1;
+  if (++pl->stamp == 0) { /* wrapped: forget every stamp */
+    memset(pl->arrival_stamp, 0, sizeof *pl->arrival_stamp * (size_t)g->n_values * MAXD);
+    pl->stamp = 1;
+  }
   for (int s = 0; s < out->n_segments; s++) {
     cl_plan_segment *sg = &out->segments[s];
     int d = sg->device;
     double ready = 0, compute = 0;
     for (int i = 0; i < sg->n_inputs; i++) {
       int v = sg->inputs[i], pr = g->values[v].producer;
-      double t0 = 0;
-      int src = 0;
-      if (pr >= 0) {
-        src = assign[pr];
-        /* the producing segment has a smaller index and is already timed */
-        for (int k = 0; k < sg->n_deps; k++) {
-          const cl_plan_segment *dep = &out->segments[sg->deps[k]];
-          if (dep->device != src) continue;
-          for (int j = 0; j < dep->n_outputs; j++)
-            if (dep->outputs[j] == v) t0 = dep->end_ms;
-        }
-      }
+      /* the producing segment has a smaller index and is already timed */
+      double t0 = pr >= 0 ? pl->ready[v] : 0;
+      int src = pr >= 0 ? assign[pr] : 0;
       double t = move(pl, p, v, src, d, t0, &up_free, &down_free, o);
       if (t > ready) ready = t;
     }
@@ -454,15 +486,13 @@ static int evaluate(cl_planner *pl, const cl_place_problem *p, const int *assign
     sg->end_ms = sg->start_ms + compute;
     dev_free[d] = sg->end_ms;
     if (sg->end_ms > o->latency_ms) o->latency_ms = sg->end_ms;
+    for (int j = 0; j < sg->n_outputs; j++)
+      pl->ready[sg->outputs[j]] = sg->end_ms;
   }
   for (int i = 0; i < g->n_outputs; i++) {
     int v = g->outputs[i], pr = g->values[v].producer;
     if (pr < 0 || assign[pr] == 0) continue;
-    double t0 = 0;
-    for (int s = 0; s < out->n_segments; s++)
-      for (int j = 0; j < out->segments[s].n_outputs; j++)
-        if (out->segments[s].outputs[j] == v) t0 = out->segments[s].end_ms;
-    double t = move(pl, p, v, assign[pr], 0, t0, &up_free, &down_free, o);
+    double t = move(pl, p, v, assign[pr], 0, pl->ready[v], &up_free, &down_free, o);
     if (t > o->latency_ms) o->latency_ms = t;
   }
   o->energy_mj += cl_radio_up_mj(&p->net, o->up_bytes) + cl_radio_down_mj(&p->net, o->down_bytes);
@@ -507,15 +537,20 @@ static double mem_cap(const cl_place_problem *p, int d) {
 static int violation(cl_planner *pl, const cl_place_problem *p, const int *assign, char *why, size_t len,
                      int *bad_dev) {
   *bad_dev = -1;
-  for (int n = 0; n < pl->g->n_nodes; n++)
-    if (!isfinite(pl->node_ms[(size_t)n * MAXD + (size_t)assign[n]]) && !may_run(pl, p, n, assign[n])) {
-      why_not(pl, p, n, assign[n], why, len);
+  double weights[MAXD] = {0}, peak[MAXD] = {0};
+  for (int n = 0; n < pl->g->n_nodes; n++) {
+    int d = assign[n];
+    if (!isfinite(pl->node_ms[(size_t)n * MAXD + (size_t)d]) && !may_run(pl, p, n, d)) {
+      why_not(pl, p, n, d, why, len);
       return CLEAVE_EINFEASIBLE;
     }
+    weights[d] += pl->weights[n]; /* mem_need() for every device in one pass */
+    if (pl->act[n] > peak[d]) peak[d] = pl->act[n];
+  }
   for (int d = 0; d < p->n_devices; d++) {
     double cap = mem_cap(p, d);
     if (!(cap > 0)) continue;
-    double need = mem_need(pl, assign, d);
+    double need = weights[d] + peak[d];
     if (need > cap) {
       snprintf(why, len, "memory cap of '%s' (%.1f MB) is below the %.1f MB its nodes need", p->dev[d].profile->name,
                cap / 1e6, need / 1e6);
@@ -542,7 +577,7 @@ const cl_plan_candidate *cl_planner_candidates(const cl_planner *pl, int *n) {
 
 /* ---- planning ---- */
 
-/* Records assign as a candidate; keeps it in pl->best when it is the best feasible one so far. */
+/* Records assign as a candidate; keeps its evaluation in pl->best_plan when it is the best feasible one so far. */
 static int consider(cl_planner *pl, const cl_place_problem *p, const char *name, const int *assign,
                     double *best_biased) {
   if (pl->n_cand >= MAX_CAND) return 0;
@@ -554,15 +589,14 @@ static int consider(cl_planner *pl, const cl_place_problem *p, const char *name,
   memcpy(mine, assign, nn * sizeof *assign);
   for (int i = 0; i < k && same < 0; i++)
     if (memcmp(pl->cand_assign + (size_t)i * nn, assign, nn * sizeof *assign) == 0) same = i;
+  cl_plan plan = {0};
   if (same >= 0) { /* a cut that kept everything on one device, an expansion that found nothing better */
     *c = pl->cand[same];
   } else {
-    cl_plan plan;
     int bad, rc = evaluate(pl, p, assign, &plan);
     if (rc) return rc;
     c->obj = plan.obj;
     c->n_segments = plan.n_segments;
-    cl_plan_free(pl->ctx, &plan);
     c->feasible = !violation(pl, p, assign, c->why, sizeof c->why, &bad);
   }
   snprintf(c->name, sizeof c->name, "%s", name);
@@ -576,9 +610,12 @@ static int consider(cl_planner *pl, const cl_place_problem *p, const char *name,
   c->biased = c->obj.value;
   if (p->mode == CL_PLACE_PREFER_LOCAL && uses_edge) c->biased *= p->prefer_factor;
   if (p->mode == CL_PLACE_PREFER_EDGE && uses_local) c->biased *= p->prefer_factor;
-  if (c->feasible && c->biased < *best_biased) {
+  if (c->feasible && c->biased < *best_biased) { /* a repeat is never better than its first: plan is set */
     *best_biased = c->biased;
-    memcpy(pl->best, assign, sizeof(int) * (size_t)pl->g->n_nodes);
+    cl_plan_free(pl->ctx, &pl->best_plan);
+    pl->best_plan = plan;
+  } else {
+    cl_plan_free(pl->ctx, &plan);
   }
   return 0;
 }
@@ -633,12 +670,10 @@ static int cut_candidate(cl_planner *pl, const cl_place_problem *p, const char *
   return consider(pl, p, name, pl->assign, best_biased);
 }
 
-int cl_planner_plan(cl_planner *pl, const cl_place_problem *p, cl_plan *out) {
+static int plan(cl_planner *pl, const cl_place_problem *p) {
   cleave_ctx *ctx = pl->ctx;
   const cl_graph *g = pl->g;
   int nn = g->n_nodes, nd = p->n_devices;
-  memset(out, 0, sizeof *out);
-  pl->n_cand = 0;
   int rc = check_problem(pl, p);
   if (rc) return rc;
   fill_costs(pl, p);
@@ -693,11 +728,23 @@ int cl_planner_plan(cl_planner *pl, const cl_place_problem *p, cl_plan *out) {
     return cl_err(ctx, CLEAVE_EINFEASIBLE, "no plan satisfies the constraints: %s",
                   c && c->why[0] ? c->why : "every candidate breaks one");
   }
-  if ((rc = evaluate(pl, p, pl->best, out))) return rc;
   for (int i = 0; i < pl->n_cand; i++)
     if (pl->cand[i].feasible && pl->cand[i].biased == best) {
-      snprintf(out->name, sizeof out->name, "%s", pl->cand[i].name);
+      snprintf(pl->best_plan.name, sizeof pl->best_plan.name, "%s", pl->cand[i].name);
       break;
     }
   return 0;
+}
+
+int cl_planner_plan(cl_planner *pl, const cl_place_problem *p, cl_plan *out) {
+  memset(out, 0, sizeof *out);
+  pl->n_cand = 0;
+  cl_plan_free(pl->ctx, &pl->best_plan);
+  int rc = plan(pl, p);
+  if (!rc)
+    *out = pl->best_plan;
+  else
+    cl_plan_free(pl->ctx, &pl->best_plan);
+  memset(&pl->best_plan, 0, sizeof pl->best_plan);
+  return rc;
 }

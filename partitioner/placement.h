@@ -147,6 +147,8 @@ const cl_plan_candidate *cl_planner_candidates(const cl_planner *pl, int *n);
 double cl_planner_node_ms(const cl_planner *pl, const cl_place_problem *p, int node, int dev);
 /* The graph the planner was made for. */
 const cl_graph *cl_planner_graph(const cl_planner *pl);
+/* Max-flows the planner has run since it was made (statistics; a move repeated within a plan is not run again). */
+long cl_planner_maxflows(const cl_planner *pl);
 /* Bytes of value v (0 when its shape is not static). */
 double cl_planner_value_bytes(const cl_planner *pl, int v);
 

@@ -1,7 +1,6 @@
 /* partitioner: segment compilation (see segment.h for why levels give an acyclic segment DAG). */
 #include "partitioner/segment.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 void cl_segments_free(cleave_ctx *ctx, cl_plan_segment *segs, int n) {
@@ -12,11 +11,6 @@ void cl_segments_free(cleave_ctx *ctx, cl_plan_segment *segs, int n) {
     cl_free(ctx, segs[i].deps);
   }
   cl_free(ctx, segs);
-}
-
-static int cmp_key(const void *a, const void *b) {
-  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-  return (x > y) - (x < y);
 }
 
 /* ---- merging: two same-device segments joined by an edge merge when no other path joins them ---- */
@@ -199,12 +193,11 @@ int cl_segments_build(cleave_ctx *ctx, const cl_graph *g, const int *assign, cl_
   *n_out = 0;
   int *level = cl_malloc(ctx, sizeof(int) * (size_t)(nn + 1));
   int *seg_of = cl_malloc(ctx, sizeof(int) * (size_t)(nn + 1));
-  int64_t *keys = cl_malloc(ctx, sizeof(int64_t) * (size_t)(nn + 1));
   int *mark = cl_malloc(ctx, sizeof(int) * (size_t)(nv + 1));
-  int *count = NULL;
+  int *count = NULL, *cell = NULL;
   cl_plan_segment *segs = NULL;
-  int n_segs = 0, rc = 0;
-  if (!level || !seg_of || !keys || !mark) goto nomem;
+  int n_segs = 0, rc = 0, max_level = 0, max_dev = 0;
+  if (!level || !seg_of || !mark) goto nomem;
   for (int n = 0; n < nn; n++) {
     const cl_node *node = &g->nodes[n];
     int lv = 0;
@@ -217,24 +210,20 @@ int cl_segments_build(cleave_ctx *ctx, const cl_graph *g, const int *assign, cl_
       if (l > lv) lv = l;
     }
     level[n] = lv;
-    keys[n] = (int64_t)lv * 256 + assign[n];
+    if (lv > max_level) max_level = lv;
+    if (assign[n] > max_dev) max_dev = assign[n];
   }
-  /* segment ids in (level, device) order */
-  qsort(keys, (size_t)nn, sizeof *keys, cmp_key);
-  for (int i = 0; i < nn; i++)
-    if (i == 0 || keys[i] != keys[i - 1]) keys[n_segs++] = keys[i];
-  for (int n = 0; n < nn; n++) {
-    int64_t k = (int64_t)level[n] * 256 + assign[n];
-    int lo = 0, hi = n_segs - 1;
-    while (lo < hi) {
-      int mid = (lo + hi) / 2;
-      if (keys[mid] < k)
-        lo = mid + 1;
-      else
-        hi = mid;
-    }
-    seg_of[n] = lo;
-  }
+  /* segment ids in (level, device) order: number the occupied cells of a level x device table */
+  size_t n_cells = ((size_t)max_level + 1) * ((size_t)max_dev + 1);
+  if (!(cell = cl_malloc(ctx, sizeof(int) * n_cells))) goto nomem;
+  for (size_t c = 0; c < n_cells; c++)
+    cell[c] = -1;
+  for (int n = 0; n < nn; n++)
+    cell[(size_t)level[n] * ((size_t)max_dev + 1) + (size_t)assign[n]] = 0;
+  for (size_t c = 0; c < n_cells; c++)
+    if (cell[c] == 0) cell[c] = n_segs++;
+  for (int n = 0; n < nn; n++)
+    seg_of[n] = cell[(size_t)level[n] * ((size_t)max_dev + 1) + (size_t)assign[n]];
   if (n_segs > 1 && (rc = merge_segments(ctx, g, assign, seg_of, n_segs, &n_segs))) goto done;
   segs = cl_calloc(ctx, (size_t)n_segs + 1, sizeof *segs);
   count = cl_calloc(ctx, (size_t)n_segs + 1, sizeof *count);
@@ -248,31 +237,13 @@ int cl_segments_build(cleave_ctx *ctx, const cl_graph *g, const int *assign, cl_
   }
   for (int n = 0; n < nn; n++)
     segs[seg_of[n]].nodes[segs[seg_of[n]].n_nodes++] = n;
-  /* inputs and deps: values read from outside; outputs: values read elsewhere or graph outputs */
-  for (int v = 0; v < nv; v++)
-    mark[v] = -1;
+  /* inputs and deps: values read from outside; outputs: values read elsewhere or graph outputs. The arrays get
+   * room for all their nodes' inputs and outputs, which saves a counting pass over the graph. */
   for (int s = 0; s < n_segs; s++) {
     cl_plan_segment *sg = &segs[s];
     int n_in = 0, n_out = 0;
-    for (int k = 0; k < sg->n_nodes; k++) {
-      const cl_node *node = &g->nodes[sg->nodes[k]];
-      for (int i = 0; i < node->n_in; i++) {
-        int v = node->in[i];
-        if (v < 0 || g->values[v].konst || mark[v] == s) continue;
-        int p = g->values[v].producer;
-        if (p >= 0 && seg_of[p] == s) continue;
-        mark[v] = s;
-        n_in++;
-      }
-      for (int i = 0; i < node->n_out; i++) {
-        int v = node->out[i];
-        if (v < 0) continue;
-        bool out = g->values[v].is_output;
-        for (int c = 0; c < g->values[v].n_consumers && !out; c++)
-          out = seg_of[g->values[v].consumers[c]] != s;
-        n_out += out;
-      }
-    }
+    for (int k = 0; k < sg->n_nodes; k++)
+      n_in += g->nodes[sg->nodes[k]].n_in, n_out += g->nodes[sg->nodes[k]].n_out;
     sg->inputs = cl_malloc(ctx, sizeof(int) * (size_t)(n_in + 1));
     sg->outputs = cl_malloc(ctx, sizeof(int) * (size_t)(n_out + 1));
     sg->deps = cl_malloc(ctx, sizeof(int) * (size_t)(n_in + 1));
@@ -318,7 +289,7 @@ done:
   cl_segments_free(ctx, segs, n_segs);
   cl_free(ctx, level);
   cl_free(ctx, seg_of);
-  cl_free(ctx, keys);
+  cl_free(ctx, cell);
   cl_free(ctx, mark);
   cl_free(ctx, count);
   return rc;

@@ -2,7 +2,8 @@
  *
  * Two devices: the cut must never be worse than the best of all 2^n assignments (1,000+ random DAGs of up to 14
  * nodes, multi-consumer tensors, forbidden placements). k devices: alpha-expansion's gap to the optimum is
- * printed (mean and worst), and it must never be worse than the best single device. */
+ * printed (mean and worst), and it must never be worse than the best single device. Work reused across calls
+ * (remembered moves) gives the answers fresh work gives. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -210,6 +211,53 @@ static void test_kway_gap(void **state) {
   cleave_ctx_free(ctx);
 }
 
+/* Work reused across calls remembers moves made on a cost graph: after the costs change in place (as the planner
+ * refills them for new conditions), every answer must equal that of fresh work, and the same call twice must
+ * give the same answer. */
+static void test_work_reuse(void **state) {
+  (void)state;
+  cleave_ctx *ctx;
+  assert_int_equal(cleave_ctx_new(&ctx, NULL, NULL), 0);
+  cl_cut_work w = {0};
+  int changed = 0;
+  for (int i = 0; i < 200; i++) {
+    int nn = 2 + i % 12, nd = 2 + i % 3;
+    cl_pgraph pg;
+    random_pgraph(ctx, &pg, nn, nd, 0, 0.1);
+    for (int round = 0; round < 3; round++) {
+      int a[16], b[16], c[16];
+      double ca, cb, cc;
+      int ra = cl_cut_two(ctx, &w, &pg, 0, nd - 1, a, &ca);
+      int rb = cl_cut_two(ctx, &w, &pg, 0, nd - 1, b, &cb);
+      cl_cut_work fresh = {0};
+      int rc = cl_cut_two(ctx, &fresh, &pg, 0, nd - 1, c, &cc);
+      assert_int_equal(ra, rc);
+      assert_int_equal(rb, rc);
+      if (!rc) {
+        assert_memory_equal(a, c, sizeof(int) * (size_t)nn);
+        assert_memory_equal(b, c, sizeof(int) * (size_t)nn);
+      }
+      a[0] = c[0] = -1;
+      ra = cl_cut_expand(ctx, &w, &pg, (1u << nd) - 1, 6, a, &ca);
+      rc = cl_cut_expand(ctx, &fresh, &pg, (1u << nd) - 1, 6, c, &cc);
+      assert_int_equal(ra, rc);
+      if (!rc) assert_memory_equal(a, c, sizeof(int) * (size_t)nn);
+      cl_cut_work_free(ctx, &fresh);
+      /* new conditions: one node's costs and the link's price change in place */
+      int n = (int)(rnd() % (unsigned)nn);
+      for (int d = 0; d < nd; d++)
+        if (isfinite(pg.unary[n * nd + d])) pg.unary[n * nd + d] = unif(0, 20);
+      pg.xfer_byte[0][nd - 1] = unif(0, 0.2);
+      changed++;
+    }
+    cl_pgraph_free(ctx, &pg);
+  }
+  assert_true(changed == 600);
+  assert_true(w.memo_hits > 0); /* the expansion met moves the two-way cuts had made */
+  cl_cut_work_free(ctx, &w);
+  cleave_ctx_free(ctx);
+}
+
 /* A chain where the cheapest plan goes device -> edge -> device: the cut must find it, and the tensor with two
  * consumers on the edge must be paid once. */
 static void test_known_cut(void **state) {
@@ -252,6 +300,7 @@ int main(void) {
       cmocka_unit_test(test_known_cut),
       cmocka_unit_test(test_two_way_exact),
       cmocka_unit_test(test_kway_gap),
+      cmocka_unit_test(test_work_reuse),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
