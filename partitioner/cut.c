@@ -73,8 +73,6 @@ void cl_cut_work_free(cleave_ctx *ctx, cl_cut_work *w) {
   cl_free(ctx, w->queued);
   cl_free(ctx, w->vmap);
   cl_free(ctx, w->lab);
-  cl_pgraph_free(ctx, &w->snap);
-  cl_free(ctx, w->memo_lab);
   memset(w, 0, sizeof *w);
 }
 
@@ -106,8 +104,7 @@ static int reserve(cleave_ctx *ctx, cl_cut_work *w, int nv, int ne) {
 
 static int reserve_nodes(cleave_ctx *ctx, cl_cut_work *w, int nn) {
   if (nn + 1 > w->lab_cap) {
-    if (grow(ctx, (void **)&w->vmap, sizeof(int), nn + 1) || grow(ctx, (void **)&w->lab, sizeof(int), nn + 1) ||
-        grow(ctx, (void **)&w->memo_lab, sizeof(int), 2 * CL_CUT_MEMO * (nn + 1)))
+    if (grow(ctx, (void **)&w->vmap, sizeof(int), nn + 1) || grow(ctx, (void **)&w->lab, sizeof(int), nn + 1))
       return cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
     w->lab_cap = nn + 1;
   }
@@ -480,95 +477,9 @@ static int move(cleave_ctx *ctx, cl_cut_work *w, const cl_pgraph *pg, int alpha,
   return 0;
 }
 
-/* ---- moves remembered ---- */
-
-static bool same_graph(const cl_cut_work *w, const cl_pgraph *pg) {
-  const cl_pgraph *s = &w->snap;
-  if (s->n_nodes != pg->n_nodes || s->n_dev != pg->n_dev || s->home != pg->home || s->n_tensors != pg->n_tensors)
-    return false;
-  size_t nd = (size_t)pg->n_dev, nu = (size_t)pg->n_nodes * nd, nt = (size_t)pg->n_tensors;
-  if (s->cons_off[nt] != pg->cons_off[nt]) return false;
-  size_t nc = (size_t)pg->cons_off[nt];
-  for (size_t a = 0; a < nd; a++)
-    if (memcmp(s->xfer_fixed[a], pg->xfer_fixed[a], nd * sizeof(double)) ||
-        memcmp(s->xfer_byte[a], pg->xfer_byte[a], nd * sizeof(double)))
-      return false;
-  return !memcmp(s->unary, pg->unary, nu * sizeof(double)) && !memcmp(s->bytes, pg->bytes, nt * sizeof(double)) &&
-         !memcmp(s->producer, pg->producer, nt * sizeof(int)) &&
-         !memcmp(s->to_home, pg->to_home, nt * sizeof(bool)) &&
-         !memcmp(s->cons_off, pg->cons_off, (nt + 1) * sizeof(int)) && !memcmp(s->cons, pg->cons, nc * sizeof(int));
-}
-
-/* Makes w's remembered moves and infinity those of pg: kept when pg equals the copy they were made for, else pg
- * is copied and the moves forgotten. Returns 0 or CLEAVE_ENOMEM. */
-static int prepare(cleave_ctx *ctx, cl_cut_work *w, const cl_pgraph *pg) {
-  cl_pgraph *s = &w->snap;
-  int rc = reserve_nodes(ctx, w, pg->n_nodes);
-  if (rc) return rc;
-  if (s->n_nodes > 0 && same_graph(w, pg)) return 0;
-  size_t nd = (size_t)pg->n_dev, nu = (size_t)pg->n_nodes * nd, nt = (size_t)pg->n_tensors;
-  size_t nc = (size_t)pg->cons_off[nt];
-  s->n_nodes = -1; /* invalid until the copy is whole */
-  w->n_memo = w->memo_next = 0;
-  if (nu + 1 > w->snap_unary) {
-    if ((rc = grow(ctx, (void **)&s->unary, sizeof(double), (int)nu + 1))) return cl_err(ctx, rc, "out of memory");
-    w->snap_unary = nu + 1;
-  }
-  if (nt + 2 > w->snap_tensors) {
-    if ((rc = grow(ctx, (void **)&s->producer, sizeof(int), (int)nt + 2)) ||
-        (rc = grow(ctx, (void **)&s->to_home, sizeof(bool), (int)nt + 2)) ||
-        (rc = grow(ctx, (void **)&s->bytes, sizeof(double), (int)nt + 2)) ||
-        (rc = grow(ctx, (void **)&s->cons_off, sizeof(int), (int)nt + 2)))
-      return cl_err(ctx, rc, "out of memory");
-    w->snap_tensors = nt + 2;
-  }
-  if (nc + 1 > w->snap_cons) {
-    if ((rc = grow(ctx, (void **)&s->cons, sizeof(int), (int)nc + 1))) return cl_err(ctx, rc, "out of memory");
-    w->snap_cons = nc + 1;
-  }
-  if (pg->n_nodes > 0) {
-    memcpy(s->unary, pg->unary, nu * sizeof(double));
-    memcpy(s->producer, pg->producer, nt * sizeof(int));
-    memcpy(s->to_home, pg->to_home, nt * sizeof(bool));
-    memcpy(s->bytes, pg->bytes, nt * sizeof(double));
-    memcpy(s->cons_off, pg->cons_off, (nt + 1) * sizeof(int));
-    memcpy(s->cons, pg->cons, nc * sizeof(int));
-    memcpy(s->xfer_fixed, pg->xfer_fixed, sizeof s->xfer_fixed);
-    memcpy(s->xfer_byte, pg->xfer_byte, sizeof s->xfer_byte);
-    s->n_dev = pg->n_dev, s->home = pg->home, s->n_tensors = pg->n_tensors;
-    s->n_nodes = pg->n_nodes;
-  }
-  w->snap_inf = 4 * bound(pg) + 1;
-  return 0;
-}
-
-/* move() unless it was made before from the same labelling. */
-static int memo_move(cleave_ctx *ctx, cl_cut_work *w, const cl_pgraph *pg, int alpha, int *lab) {
-  size_t nn = (size_t)pg->n_nodes, size = sizeof(int) * nn;
-  if (w->snap.n_nodes != pg->n_nodes || nn == 0) return move(ctx, w, pg, alpha, lab, w->snap_inf);
-  for (int i = 0; i < w->n_memo; i++) {
-    const int *before = w->memo_lab + 2 * nn * (size_t)i;
-    if (w->memo_alpha[i] == alpha && !memcmp(before, lab, size)) {
-      memcpy(lab, before + nn, size);
-      w->memo_hits++;
-      return 0;
-    }
-  }
-  int i = w->memo_next, *before = w->memo_lab + 2 * nn * (size_t)i;
-  w->memo_alpha[i] = -1;
-  memcpy(before, lab, size);
-  int rc = move(ctx, w, pg, alpha, lab, w->snap_inf);
-  if (rc) return rc;
-  memcpy(before + nn, lab, size);
-  w->memo_alpha[i] = alpha;
-  w->memo_next = (i + 1) % CL_CUT_MEMO;
-  if (w->n_memo < CL_CUT_MEMO) w->n_memo++;
-  return 0;
-}
-
 int cl_cut_move(cleave_ctx *ctx, cl_cut_work *w, const cl_pgraph *pg, int alpha, int *assign) {
-  int rc = prepare(ctx, w, pg);
-  return rc ? rc : memo_move(ctx, w, pg, alpha, assign);
+  int rc = reserve_nodes(ctx, w, pg->n_nodes);
+  return rc ? rc : move(ctx, w, pg, alpha, assign, 4 * bound(pg) + 1);
 }
 
 /* ---- drivers ---- */
@@ -597,12 +508,13 @@ static double single_device(const cl_pgraph *pg, unsigned mask, int *lab, int *b
   return best;
 }
 
-int cl_cut_expand(cleave_ctx *ctx, cl_cut_work *w, const cl_pgraph *pg, unsigned allowed_mask, int max_cycles,
-                  int *assign, double *cost) {
+int cl_cut_expand(cleave_ctx *ctx, cl_cut_work *w, const cl_pgraph *pg, unsigned allowed_mask, unsigned settled,
+                  int max_cycles, int *assign, double *cost) {
   int nn = pg->n_nodes, nd = pg->n_dev;
   int rc = reserve_nodes(ctx, w, nn);
-  if (rc || (rc = prepare(ctx, w, pg))) return rc;
+  if (rc) return rc;
   int *lab = w->lab;
+  double inf = 4 * bound(pg) + 1;
   double cur = nn > 0 && assign[0] >= 0 ? cl_pgraph_cost(pg, assign) : INFINITY;
   if (!isfinite(cur)) {
     int d;
@@ -622,19 +534,25 @@ int cl_cut_expand(cleave_ctx *ctx, cl_cut_work *w, const cl_pgraph *pg, unsigned
       }
       cur = cl_pgraph_cost(pg, assign);
     }
+    settled = 0; /* what the caller knew was about its own labelling */
   }
+  /* done: the labels whose move from the current labelling gains nothing (a move is a pure function of the
+   * labelling, so it is not made again until another move changes the labelling) */
+  unsigned done = settled;
   for (int cycle = 0; cycle < max_cycles; cycle++) {
     bool improved = false;
     for (int alpha = 0; alpha < nd; alpha++) {
-      if (!(allowed_mask & (1u << alpha))) continue;
+      if (!(allowed_mask & (1u << alpha)) || (done & (1u << alpha))) continue;
       memcpy(lab, assign, sizeof(int) * (size_t)nn);
-      if ((rc = memo_move(ctx, w, pg, alpha, lab))) return rc;
-      if (!memcmp(lab, assign, sizeof(int) * (size_t)nn)) continue; /* nothing moved */
-      double c = cl_pgraph_cost(pg, lab);
+      if ((rc = move(ctx, w, pg, alpha, lab, inf))) return rc;
+      double c = memcmp(lab, assign, sizeof(int) * (size_t)nn) ? cl_pgraph_cost(pg, lab) : cur;
       if (c < cur - 1e-12 * (fabs(cur) + 1) || (!isfinite(cur) && isfinite(c))) {
         memcpy(assign, lab, sizeof(int) * (size_t)nn);
         cur = c;
         improved = true;
+        done = 0;
+      } else {
+        done |= 1u << alpha;
       }
     }
     if (!improved) break;

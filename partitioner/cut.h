@@ -46,8 +46,6 @@ static inline double cl_pg_xfer(const cl_pgraph *pg, int t, int a, int b) {
 /* The cost of a full assignment (INFINITY if a node sits where it is not allowed). */
 double cl_pgraph_cost(const cl_pgraph *pg, const int *assign);
 
-#define CL_CUT_MEMO 8
-
 /* An arc of the flow network. An arc, its reverse and its successor share a cache line as often as can be. */
 struct cl_cut_arc {
   double cap; /* residual capacity */
@@ -65,16 +63,7 @@ typedef struct cl_cut_work {
   unsigned char *tree, *queued;
   int *vmap, *lab; /* per node: its vertex in the move's network; scratch labelling */
   int lab_cap;
-  /* Moves already made (labelling before, alpha, labelling after), so that none is made twice: the two-way
-   * cuts are moves from "all on one device" that the expansion makes again when it starts there. Kept for the
-   * cost graph copied in snap, compared whole on each call, so that an entry never serves other costs. */
-  cl_pgraph snap;
-  size_t snap_unary, snap_tensors, snap_cons; /* capacities of snap's arrays */
-  double snap_inf;                            /* the network's infinity for snap */
-  int *memo_lab;                              /* [CL_CUT_MEMO][2][snap.n_nodes] (room for lab_cap nodes) */
-  int memo_alpha[CL_CUT_MEMO], n_memo, memo_next;
   long maxflows; /* max-flow runs so far (statistics) */
-  long memo_hits;
 } cl_cut_work;
 
 void cl_cut_work_free(cleave_ctx *ctx, cl_cut_work *w);
@@ -86,10 +75,12 @@ int cl_cut_two(cleave_ctx *ctx, cl_cut_work *w, const cl_pgraph *pg, int a, int 
 
 /* k-way by alpha-expansion from assign (which must have a finite cost, or be all -1 to start from the best
  * single device or, failing that, each node's cheapest device). allowed_mask selects the labels used (bit d for
- * device d). Stops when a full cycle over the labels improves nothing (at most max_cycles cycles). assign holds
- * the result; *cost its cost. Returns 0, CLEAVE_EINFEASIBLE or CLEAVE_ENOMEM. */
-int cl_cut_expand(cleave_ctx *ctx, cl_cut_work *w, const cl_pgraph *pg, unsigned allowed_mask, int max_cycles,
-                  int *assign, double *cost);
+ * device d). settled marks labels whose move from assign the caller knows cannot lower the cost (for example
+ * both labels of an exact two-way cut that assign is at least as good as); they are skipped until another move
+ * changes the labelling. Stops when a full cycle over the labels improves nothing (at most max_cycles cycles).
+ * assign holds the result; *cost its cost. Returns 0, CLEAVE_EINFEASIBLE or CLEAVE_ENOMEM. */
+int cl_cut_expand(cleave_ctx *ctx, cl_cut_work *w, const cl_pgraph *pg, unsigned allowed_mask, unsigned settled,
+                  int max_cycles, int *assign, double *cost);
 
 /* One expansion move: the best labelling in which each node keeps its label in assign or takes alpha (exact
  * when only two labels are in play). On return assign holds it. Returns 0 or CLEAVE_ENOMEM. */

@@ -24,6 +24,7 @@ struct cl_planner {
   double *value_bytes; /* per value */
   cl_pgraph pg;        /* structure fixed at creation; costs refilled per problem */
   cl_cut_work work;
+  double cut_cost[MAXD]; /* the cost-graph cost of the two-way cut "d | edge" of this plan (INFINITY: none) */
   double *node_ms; /* [n_nodes * MAXD] for the current problem */
   int *pin_value;  /* per node: a pinned value it touches, or -1 */
   int *op_id;      /* per node: index of its op type among the graph's distinct ones */
@@ -652,12 +653,23 @@ static int cut_candidate(cl_planner *pl, const cl_place_problem *p, const char *
   double cost;
   if (kway) {
     memcpy(pl->assign, pl->start, sizeof(int) * (size_t)nn);
-    unsigned mask = 0;
+    unsigned mask = 0, settled = 0;
     for (int d = 0; d < p->n_devices; d++)
       mask |= 1u << d;
-    rc = cl_cut_expand(ctx, &pl->work, &pl->pg, mask, 6, pl->assign, &cost);
+    /* The cut "d | edge" is the best labelling over {d, edge}; a start inside that set and no worse than it
+     * gains nothing from a move to d or to the edge, which would only search that set again. */
+    double cur = pl->start[0] >= 0 ? cl_pgraph_cost(&pl->pg, pl->start) : INFINITY;
+    for (int d = 0; d < p->n_devices && isfinite(cur); d++) {
+      if (!isfinite(pl->cut_cost[d]) || pl->cut_cost[d] < cur - 1e-12 * (fabs(cur) + 1)) continue;
+      int n = 0;
+      while (n < nn && (pl->start[n] == d || pl->start[n] == pl->edge))
+        n++;
+      if (n == nn) settled |= 1u << d | 1u << pl->edge;
+    }
+    rc = cl_cut_expand(ctx, &pl->work, &pl->pg, mask, settled, 6, pl->assign, &cost);
   } else {
     rc = cl_cut_two(ctx, &pl->work, &pl->pg, a, b, pl->assign, &cost);
+    pl->cut_cost[a] = rc ? INFINITY : cost;
   }
   if (rc == CLEAVE_EINFEASIBLE) return 0;
   if (rc) return rc;
@@ -694,6 +706,8 @@ static int plan(cl_planner *pl, const cl_place_problem *p) {
   }
   double best = INFINITY, best_add = INFINITY;
   char name[CL_PLAN_NAME_MAX];
+  for (int d = 0; d < MAXD; d++)
+    pl->cut_cost[d] = INFINITY;
   for (int d = 0; d < nd; d++) {
     for (int n = 0; n < nn; n++)
       pl->assign[n] = d;
