@@ -1,7 +1,7 @@
 /* vulkan-bench: the gpu device's figures. A large GEMM (GFLOP/s from the GPU's own timestamps), PP-OCR det at
  * 1x3x640x640 on the gpu device against the cpu device of the same host (wall time of whole runs, inputs and
  * outputs copied), the GFLOP/s of det's largest convolution, and where det's GPU time goes by op.
- * Usage: vulkan-bench [--models DIR] [--gemm N] [--runs N] [--peak-gflops G] [--no-cpu] */
+ * Usage: vulkan-bench [--models DIR] [--gemm N] [--runs N] [--peak-gflops G] [--no-cpu] [--no-det] */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -18,7 +18,11 @@ static char device_name[256] = "?";
 static void on_log(void *user, cleave_log_level level, const char *msg) {
   (void)user;
   (void)level;
-  if (!strncmp(msg, "gpu device: ", 12)) snprintf(device_name, sizeof device_name, "%s", msg + 12);
+  /* the pipelines' statistics, when CLEAVE_VULKAN_PIPELINE_STATS asks the driver for them */
+  if (!strncmp(msg, "gpu device: pipeline ", 21))
+    printf("%s\n", msg + 12);
+  else if (!strncmp(msg, "gpu device: ", 12))
+    snprintf(device_name, sizeof device_name, "%s", msg + 12);
 }
 
 static int cmp_d(const void *a, const void *b) {
@@ -272,15 +276,13 @@ out:
 
 int main(int argc, char **argv) {
   const char *models = getenv("CLEAVE_MODELS") ? getenv("CLEAVE_MODELS") : "models";
-  int gemm = 4096, runs = 20, cpu = 1, c;
+  int gemm = 4096, runs = 20, cpu = 1, det = 1, c;
   double peak = 0;
-  static const struct option lo[] = {{"models", required_argument, 0, 'm'},
-                                     {"gemm", required_argument, 0, 'g'},
-                                     {"runs", required_argument, 0, 'r'},
-                                     {"peak-gflops", required_argument, 0, 'p'},
-                                     {"no-cpu", no_argument, 0, 'n'},
-                                     {"help", no_argument, 0, 'h'},
-                                     {0, 0, 0, 0}};
+  static const struct option lo[] = {
+      {"models", required_argument, 0, 'm'}, {"gemm", required_argument, 0, 'g'},
+      {"runs", required_argument, 0, 'r'},   {"peak-gflops", required_argument, 0, 'p'},
+      {"no-cpu", no_argument, 0, 'n'},       {"no-det", no_argument, 0, 'd'},
+      {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
   while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
     switch (c) {
     case 'm': models = optarg; break;
@@ -288,8 +290,10 @@ int main(int argc, char **argv) {
     case 'r': runs = atoi(optarg) > 0 ? atoi(optarg) : 1; break;
     case 'p': peak = atof(optarg); break;
     case 'n': cpu = 0; break;
+    case 'd': det = 0; break;
     default:
-      printf("usage: vulkan-bench [--models DIR] [--gemm N (0: skip)] [--runs N] [--peak-gflops G] [--no-cpu]\n");
+      printf("usage: vulkan-bench [--models DIR] [--gemm N (0: skip)] [--runs N] [--peak-gflops G] [--no-cpu] "
+             "[--no-det]\n");
       return c == 'h' ? 0 : 2;
     }
   }
@@ -301,7 +305,7 @@ int main(int argc, char **argv) {
   cleave_options_free(o);
   int rc = 0;
   if (gemm > 0) rc |= bench_gemm(ctx, gemm, runs, peak);
-  rc |= bench_det(ctx, models, runs, peak, cpu);
+  if (det) rc |= bench_det(ctx, models, runs, peak, cpu);
   cleave_ctx_free(ctx);
   return rc;
 }

@@ -35,6 +35,7 @@
   X(vkGetPhysicalDeviceQueueFamilyProperties)                                                                        \
   X(vkGetPhysicalDeviceMemoryProperties)                                                                             \
   X(vkGetPhysicalDeviceFeatures)                                                                                     \
+  X(vkEnumerateDeviceExtensionProperties)                                                                            \
   X(vkCreateDevice)                                                                                                  \
   X(vkGetDeviceProcAddr)
 
@@ -88,8 +89,14 @@
 typedef struct vk_fns {
 #define VK_FN_FIELD(name) PFN_##name name;
   PFN_vkGetInstanceProcAddr vkGetInstanceProcAddr;
-  VK_GLOBAL_FNS(VK_FN_FIELD) VK_INSTANCE_FNS(VK_FN_FIELD) VK_DEVICE_FNS(VK_FN_FIELD)
+  VK_GLOBAL_FNS(VK_FN_FIELD)
+  VK_INSTANCE_FNS(VK_FN_FIELD)
+  VK_DEVICE_FNS(VK_FN_FIELD)
 #undef VK_FN_FIELD
+  /* VK_KHR_pipeline_executable_properties, loaded only when CLEAVE_VULKAN_PIPELINE_STATS asks for it */
+  PFN_vkGetPipelineExecutablePropertiesKHR vkGetPipelineExecutablePropertiesKHR;
+  PFN_vkGetPipelineExecutableStatisticsKHR vkGetPipelineExecutableStatisticsKHR;
+  PFN_vkGetPipelineExecutableInternalRepresentationsKHR vkGetPipelineExecutableInternalRepresentationsKHR;
 } vk_fns;
 
 /* The shaders, in the order of the table in vk_rt.c. */
@@ -98,6 +105,9 @@ typedef enum vk_shader {
   VS_GEMM_M,  /* 64x64 tiles, 4x4 per thread */
   VS_GEMM_N,  /* 32x128: few rows (output channels), many columns */
   VS_GEMM_W,  /* 128x32: many rows, few columns */
+  VS_GEMM_X,  /* 128x128 tiles with a k step of 16 */
+  VS_GEMM_Y,  /* 64x128 tiles, 4x8 per thread */
+  VS_GEMM_S,  /* 32x64 tiles, 128 threads: few rows, more workgroups */
   VS_DWCONV,  /* direct depthwise convolution */
   VS_CONVT,   /* ConvTranspose, gathered per output */
   VS_EW,      /* elementwise: an epilogue program over one input, or a broadcast binary op first */
@@ -109,7 +119,9 @@ typedef enum vk_shader {
   VS_COUNT
 } vk_shader;
 
-#define VK_MAX_SPEC 16
+#define VK_MAX_EOPS 12 /* ops in one epilogue program */
+#define VK_SPEC_EPI 32 /* specialisation constant of the epilogue's length; its ops follow (common.glsl) */
+#define VK_MAX_SPEC (VK_SPEC_EPI + 1 + VK_MAX_EOPS)
 #define VK_MAX_PIPELINES 256
 
 typedef struct vk_buf {
@@ -151,6 +163,8 @@ typedef struct vk_rt {
   vk_pipe *pipes;
   int n_pipes;
   VkDeviceSize mem_limit, mem_used; /* device memory this runtime may take (CLEAVE_VULKAN_MAX_MEMORY) */
+  bool pipe_stats;                  /* log the driver's statistics of every pipeline made */
+  char pipe_dump[256];              /* and write its internal representations into this folder ("" none) */
 } vk_rt;
 
 int vr_create(cleave_ctx *ctx, vk_rt **out);
@@ -214,8 +228,6 @@ enum {
   EO_RELU,
   EO_AFFINE, /* x * a + b */
 };
-
-#define VK_MAX_EOPS 12
 
 enum { ES_SCALAR, ES_SAVED, ES_TENSOR };
 

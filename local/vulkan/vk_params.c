@@ -50,9 +50,20 @@ static void strides_of(const cl_shape *s, int64_t *st) {
   }
 }
 
+/* The multiplier and shifts (bit 0 the first, bits 1-7 the second) that divide any 32-bit n by d >= 1 as
+ * (umulhi(n, m) + ((n - umulhi(n, m)) >> s1)) >> s2 (Granlund and Montgomery); the kernels' fdiv(). */
+static void magic_div(uint32_t d, int32_t *m, int32_t *sh) {
+  int l = 0;
+  while (l < 32 && ((uint64_t)1 << l) < d)
+    l++;
+  uint64_t mm = (((uint64_t)1 << 32) * (((uint64_t)1 << l) - d)) / d + 1;
+  *m = (int32_t)(uint32_t)mm;
+  *sh = (l > 0 ? 1 : 0) | ((l > 1 ? l - 1 : 0) << 1);
+}
+
 /* The epilogue block of st for output shape y; its absolute offset, or a negative error. */
 static int64_t push_epi(vk_exe *e, const vk_step *st, const cl_shape *y) {
-  int32_t w[1 + 7 * VK_MAX_EOPS];
+  int32_t w[1 + 10 * VK_MAX_EOPS];
   int n = 0;
   w[n++] = st->n_eops;
   for (int k = 0; k < st->n_eops; k++) {
@@ -103,14 +114,25 @@ static int64_t push_epi(vk_exe *e, const vk_step *st, const cl_shape *y) {
     q[4] = off;
     q[5] = C;
     q[6] = inner;
-    n += 7;
+    int32_t shi, shc;
+    magic_div((uint32_t)inner, &q[7], &shi);
+    magic_div((uint32_t)C, &q[8], &shc);
+    q[9] = shi | shc << 8;
+    n += 10;
   }
   return vq_push(e, w, n);
 }
 
-static int add_disp(vk_exe *e, vk_step *st, int shader, const uint32_t *spec, int n_spec, const uint32_t g[3],
+static int add_disp(vk_exe *e, vk_step *st, int shader, const uint32_t *spec_in, int n_spec, const uint32_t g[3],
                     int64_t param) {
   if (param < 0) return (int)param;
+  /* the kernel's own constants, then the epilogue program's length and ops (common.glsl) */
+  uint32_t spec[VK_MAX_SPEC] = {0};
+  if (n_spec) memcpy(spec, spec_in, sizeof(uint32_t) * (size_t)n_spec);
+  spec[VK_SPEC_EPI] = (uint32_t)st->n_eops;
+  for (int k = 0; k < st->n_eops; k++)
+    spec[VK_SPEC_EPI + 1 + k] = (uint32_t)st->eops[k].op;
+  n_spec = VK_SPEC_EPI + 1 + VK_MAX_EOPS;
   vk_dispatch *d = cl_realloc(e->ctx, st->disp, sizeof *d * (size_t)(st->n_disp + 1));
   if (!d) return cl_err(e->ctx, CLEAVE_ENOMEM, "out of memory planning the gpu device");
   st->disp = d;
@@ -174,31 +196,34 @@ static int q_ew(vk_exe *e, vk_step *st) {
   return add_disp(e, st, VS_EW, NULL, 0, g, push_with_epi(e, st, w, nw, 5));
 }
 
-/* GEMM tiles: large ones for large products, narrow ones for few output channels. Returns the module; its tile
- * in *bm, *bn. */
-static int gemm_tiles(int64_t M, int64_t N, uint32_t *bm, uint32_t *bn) {
+/* the gemm shader's specialisation constants (0-4 unused) */
+#define GEMM_SPEC 19
+
+/* The GEMM tile for M x N products, z of them. Returns the module; its tile in *bm, *bn. */
+static int gemm_tiles(int64_t M, int64_t N, int64_t z, uint32_t *bm, uint32_t *bn) {
   /* CLEAVE_VULKAN_GEMM_TILE (l, m, n or w) forces one tile, for tuning */
   const char *force = getenv("CLEAVE_VULKAN_GEMM_TILE");
   if (force && *force) {
-    static const uint32_t t[4][2] = {{128, 128}, {64, 64}, {32, 128}, {128, 32}};
-    int i = *force == 'l' ? 0 : *force == 'n' ? 2 : *force == 'w' ? 3 : 1;
+    static const char names[] = "lmnwxys";
+    static const uint32_t t[7][2] = {{128, 128}, {64, 64}, {32, 128}, {128, 32}, {128, 128}, {64, 128}, {32, 64}};
+    const char *at = strchr(names, *force);
+    int i = at ? (int)(at - names) : 1;
     *bm = t[i][0], *bn = t[i][1];
     return VS_GEMM_L + i;
   }
-  if (M >= 128 && N >= 128 && M * N >= (int64_t)128 * 128 * 64) {
+  /* Measured on an H200 (bench/README.md): 128x128 tiles only pay with a few waves of them; below that, the small
+   * 32x64 tile, whose many workgroups fill the GPU, was as fast or faster than 64x64 and 32x128 on every
+   * convolution of PP-OCR det. */
+  if (M >= 128 && N >= 128 && M * N * z >= (int64_t)128 * 128 * 128) {
     *bm = 128, *bn = 128;
     return VS_GEMM_L;
   }
-  if (M <= 32) {
-    *bm = 32, *bn = 128;
-    return VS_GEMM_N;
-  }
-  if (N <= 32) {
+  if (N <= 32 && M >= 128) {
     *bm = 128, *bn = 32;
     return VS_GEMM_W;
   }
-  *bm = 64, *bn = 64;
-  return VS_GEMM_M;
+  *bm = 32, *bn = 64;
+  return VS_GEMM_S;
 }
 
 static int q_conv(vk_exe *e, vk_step *st) {
@@ -272,13 +297,20 @@ static int q_conv(vk_exe *e, vk_step *st) {
                    (int32_t)PT,
                    (int32_t)PL,
                    0};
-  uint32_t spec[15] = {0}, bm, bn;
-  int shader = gemm_tiles(M, N, &bm, &bn);
+  uint32_t spec[GEMM_SPEC] = {0}, bm, bn;
+  int shader = gemm_tiles(M, N, batch * group, &bm, &bn);
   spec[5] = one ? 2 : 1;
   spec[6] = (uint32_t)st->kh, spec[7] = (uint32_t)st->kw, spec[8] = (uint32_t)SH, spec[9] = (uint32_t)SW;
   spec[10] = (uint32_t)DH, spec[11] = (uint32_t)DW, spec[12] = 1, spec[13] = 1;
+  /* A is the weights, rows of K; B (1x1) the image's rows of H*W; C rows of N */
+  spec[14] = 1;
+  spec[15] = 0;
+  spec[16] = (K % 4 == 0 && st->w_off % 4 == 0 ? 1u : 0u) |
+             (one && x.buf == 0 && (H * W) % 4 == 0 && x.off % 4 == 0 ? 2u : 0u) |
+             (N % 4 == 0 && yoff % 4 == 0 ? 4u : 0u);
+  spec[17] = st->n_eops > 0;
   uint32_t g[3] = {(uint32_t)((N + bn - 1) / bn), (uint32_t)((M + bm - 1) / bm), (uint32_t)(batch * group)};
-  return add_disp(e, st, shader, spec, 14, g, push_with_epi(e, st, w, 30, 29));
+  return add_disp(e, st, shader, spec, GEMM_SPEC, g, push_with_epi(e, st, w, 30, 29));
 }
 
 static int q_convt(vk_exe *e, vk_step *st) {
@@ -296,6 +328,53 @@ static int q_convt(vk_exe *e, vk_step *st) {
     return 0;
   }
   int two = nsp == 2;
+  int64_t group = cl_attr_int(n, "group", 1), H = two ? gg.in[0] : 1, W = gg.in[nsp - 1];
+  if (two && group == 1 && x.buf == 0 && gg.s[0] == st->kh && gg.s[1] == st->kw && gg.d[0] == 1 && gg.d[1] == 1 &&
+      gg.pb[0] == 0 && gg.pb[1] == 0 && ys->d[2] == H * st->kh && ys->d[3] == W * st->kw) {
+    /* kernel == stride: every output pixel takes one input pixel, a GEMM of the weights by the image */
+    int64_t cout = ys->d[1], cin = xs->d[1], M = cout * st->kh * st->kw, N = H * W, K = cin;
+    int32_t w[30] = {(int32_t)M,
+                     (int32_t)N,
+                     (int32_t)K,
+                     1,
+                     (int32_t)st->w_off,
+                     1,
+                     (int32_t)M,
+                     0,
+                     x.off,
+                     (int32_t)N,
+                     1,
+                     (int32_t)e->v[vp_root(e, st->out)].off,
+                     0,
+                     1,
+                     0,
+                     0,
+                     (int32_t)(cin * N),
+                     0,
+                     (int32_t)(cout * ys->d[2] * ys->d[3]),
+                     0,
+                     1,
+                     (int32_t)st->b_off,
+                     0,
+                     vq_f(1.0f),
+                     (int32_t)H,
+                     (int32_t)W,
+                     (int32_t)ys->d[3],
+                     0,
+                     0,
+                     0};
+    uint32_t spec[GEMM_SPEC] = {0}, bm, bn;
+    int shader = gemm_tiles(M, N, xs->d[0], &bm, &bn);
+    spec[5] = 2;
+    spec[6] = (uint32_t)st->kh, spec[7] = (uint32_t)st->kw;
+    spec[8] = spec[9] = spec[10] = spec[11] = 1;
+    spec[12] = 0, spec[13] = 1, spec[14] = 1, spec[15] = 0;
+    spec[16] = N % 4 == 0 && x.off % 4 == 0 ? 2u : 0u;
+    spec[17] = st->n_eops > 0;
+    spec[18] = 1;
+    uint32_t g[3] = {(uint32_t)((N + bn - 1) / bn), (uint32_t)((M + bm - 1) / bm), (uint32_t)xs->d[0]};
+    return add_disp(e, st, shader, spec, GEMM_SPEC, g, push_with_epi(e, st, w, 30, 29));
+  }
   int32_t w[22] = {(int32_t)total,
                    x.off,
                    (int32_t)e->v[vp_root(e, st->out)].off,
@@ -382,14 +461,22 @@ static int q_matmul(vk_exe *e, vk_step *st) {
                    0,
                    0,
                    0};
-  uint32_t spec[15] = {0}, bm, bn;
-  int shader = gemm_tiles(M, N, &bm, &bn);
+  uint32_t spec[GEMM_SPEC] = {0}, bm, bn;
+  int shader = gemm_tiles(M, N, nb0 * nb1, &bm, &bn);
+  int32_t yoff = (int32_t)e->v[vp_root(e, st->out)].off;
   spec[5] = 0;
   spec[6] = spec[7] = spec[8] = spec[9] = spec[10] = spec[11] = 1;
   spec[12] = sak == 1;
   spec[13] = sbn == 1;
+  spec[14] = (uint32_t)a.buf;
+  spec[15] = (uint32_t)b.buf;
+  /* 16-byte loads where every row of the operand starts on a multiple of 4 elements */
+  bool av = a.buf < 2 && sak == 1 && K % 4 == 0 && a.off % 4 == 0 && sam % 4 == 0 && sa0 % 4 == 0 && sa1 % 4 == 0;
+  bool bv = b.buf < 2 && sbn == 1 && N % 4 == 0 && b.off % 4 == 0 && sbk % 4 == 0 && sb0 % 4 == 0 && sb1 % 4 == 0;
+  spec[16] = (av ? 1u : 0u) | (bv ? 2u : 0u) | (N % 4 == 0 && yoff % 4 == 0 ? 4u : 0u);
+  spec[17] = st->n_eops > 0;
   uint32_t g[3] = {(uint32_t)((N + bn - 1) / bn), (uint32_t)((M + bm - 1) / bm), (uint32_t)(nb0 * nb1)};
-  return add_disp(e, st, shader, spec, 14, g, push_with_epi(e, st, w, 30, 29));
+  return add_disp(e, st, shader, spec, GEMM_SPEC, g, push_with_epi(e, st, w, 30, 29));
 }
 
 static int q_pool(vk_exe *e, vk_step *st) {

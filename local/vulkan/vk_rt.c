@@ -16,6 +16,9 @@ SHADER(gemm_l)
 SHADER(gemm_m)
 SHADER(gemm_n)
 SHADER(gemm_w)
+SHADER(gemm_x)
+SHADER(gemm_y)
+SHADER(gemm_s)
 SHADER(dwconv)
 SHADER(convt)
 SHADER(ew)
@@ -34,6 +37,9 @@ static const struct {
     [VS_GEMM_M] = {cl_vk_spv_gemm_m, &cl_vk_spv_gemm_m_size},
     [VS_GEMM_N] = {cl_vk_spv_gemm_n, &cl_vk_spv_gemm_n_size},
     [VS_GEMM_W] = {cl_vk_spv_gemm_w, &cl_vk_spv_gemm_w_size},
+    [VS_GEMM_X] = {cl_vk_spv_gemm_x, &cl_vk_spv_gemm_x_size},
+    [VS_GEMM_Y] = {cl_vk_spv_gemm_y, &cl_vk_spv_gemm_y_size},
+    [VS_GEMM_S] = {cl_vk_spv_gemm_s, &cl_vk_spv_gemm_s_size},
     [VS_DWCONV] = {cl_vk_spv_dwconv, &cl_vk_spv_dwconv_size},
     [VS_CONVT] = {cl_vk_spv_convt, &cl_vk_spv_convt_size},
     [VS_EW] = {cl_vk_spv_ew, &cl_vk_spv_ew_size},
@@ -220,6 +226,18 @@ static int load(vk_rt *rt) {
   return 0;
 }
 
+static bool has_extension(vk_rt *rt, const char *name) {
+  uint32_t n = 0;
+  if (rt->f.vkEnumerateDeviceExtensionProperties(rt->pd, NULL, &n, NULL) != VK_SUCCESS || !n) return false;
+  VkExtensionProperties *e = cl_malloc(rt->ctx, sizeof *e * n);
+  bool found = false;
+  if (e && rt->f.vkEnumerateDeviceExtensionProperties(rt->pd, NULL, &n, e) == VK_SUCCESS)
+    for (uint32_t i = 0; i < n && !found; i++)
+      found = !strcmp(e[i].extensionName, name);
+  cl_free(rt->ctx, e);
+  return found;
+}
+
 static int open_device(vk_rt *rt) {
   float prio = 1.0f;
   VkDeviceQueueCreateInfo qci = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
@@ -228,12 +246,35 @@ static int open_device(vk_rt *rt) {
                                  .pQueuePriorities = &prio};
   VkDeviceCreateInfo dci = {
       .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1, .pQueueCreateInfos = &qci};
+  /* CLEAVE_VULKAN_PIPELINE_STATS (tuning): "1" logs what the driver says of each compiled pipeline (registers,
+   * spills, instructions); a folder name also writes its internal representations there */
+  const char *stats = getenv("CLEAVE_VULKAN_PIPELINE_STATS");
+  const char *ext = VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME;
+  VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR pef = {
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR,
+      .pipelineExecutableInfo = VK_TRUE};
+  if (stats && *stats && strcmp(stats, "0")) {
+    if (has_extension(rt, ext)) {
+      dci.enabledExtensionCount = 1;
+      dci.ppEnabledExtensionNames = &ext;
+      dci.pNext = &pef;
+      rt->pipe_stats = true;
+      if (strcmp(stats, "1")) snprintf(rt->pipe_dump, sizeof rt->pipe_dump, "%s", stats);
+    } else {
+      cl_log(rt->ctx, CLEAVE_LOG_WARN, "gpu device: the driver lacks %s: no pipeline statistics", ext);
+    }
+  }
   VkResult r = rt->f.vkCreateDevice(rt->pd, &dci, NULL, &rt->dev);
   if (r != VK_SUCCESS) return vr_check(rt, r, "vkCreateDevice");
 #define LOAD_DEVICE(name)                                                                                            \
   if (!(rt->f.name = (PFN_##name)rt->f.vkGetDeviceProcAddr(rt->dev, #name)))                                         \
     return cl_err(rt->ctx, CLEAVE_ENODEVICE, "gpu device: the Vulkan driver lacks %s", #name);
   VK_DEVICE_FNS(LOAD_DEVICE)
+  if (rt->pipe_stats) {
+    LOAD_DEVICE(vkGetPipelineExecutablePropertiesKHR)
+    LOAD_DEVICE(vkGetPipelineExecutableStatisticsKHR)
+    LOAD_DEVICE(vkGetPipelineExecutableInternalRepresentationsKHR)
+  }
 #undef LOAD_DEVICE
   rt->f.vkGetDeviceQueue(rt->dev, rt->qfam, 0, &rt->queue);
   return 0;
@@ -420,6 +461,84 @@ void vr_buf_free(vk_rt *rt, vk_buf *b) {
 
 /* ---- pipelines ---- */
 
+static const char *const shader_names[VS_COUNT] = {
+    [VS_GEMM_L] = "gemm_l",   [VS_GEMM_M] = "gemm_m", [VS_GEMM_N] = "gemm_n", [VS_GEMM_W] = "gemm_w",
+    [VS_GEMM_X] = "gemm_x",   [VS_GEMM_Y] = "gemm_y", [VS_GEMM_S] = "gemm_s", [VS_DWCONV] = "dwconv",
+    [VS_CONVT] = "convt",     [VS_EW] = "ew",         [VS_POOL] = "pool",     [VS_REDUCE] = "reduce",
+    [VS_SOFTMAX] = "softmax", [VS_COPY] = "copy",     [VS_RESIZE] = "resize",
+};
+
+/* Logs the driver's statistics of a pipeline just made (and writes its internal representations when asked). */
+static void pipeline_stats(vk_rt *rt, VkPipeline pipe, int shader, const uint32_t *spec, int n_spec) {
+  char head[160];
+  int len = snprintf(head, sizeof head, "gpu device: pipeline %s", shader_names[shader]);
+  for (int i = 0; i < n_spec && len < (int)sizeof head - 12; i++)
+    len += snprintf(head + len, sizeof head - (size_t)len, "%s%u", i ? "," : " [", spec[i]);
+  if (n_spec && len < (int)sizeof head - 2) snprintf(head + len, sizeof head - (size_t)len, "]");
+  VkPipelineInfoKHR pi = {.sType = VK_STRUCTURE_TYPE_PIPELINE_INFO_KHR, .pipeline = pipe};
+  VkPipelineExecutablePropertiesKHR props[4];
+  uint32_t n = 4;
+  for (uint32_t i = 0; i < n; i++)
+    props[i] = (VkPipelineExecutablePropertiesKHR){.sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_PROPERTIES_KHR};
+  VkResult r = rt->f.vkGetPipelineExecutablePropertiesKHR(rt->dev, &pi, &n, props);
+  if (r != VK_SUCCESS && r != VK_INCOMPLETE) return;
+  for (uint32_t x = 0; x < n; x++) {
+    VkPipelineExecutableInfoKHR ei = {
+        .sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_INFO_KHR, .pipeline = pipe, .executableIndex = x};
+    VkPipelineExecutableStatisticKHR st[32];
+    uint32_t ns = 32;
+    for (uint32_t i = 0; i < ns; i++)
+      st[i] = (VkPipelineExecutableStatisticKHR){.sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_STATISTIC_KHR};
+    r = rt->f.vkGetPipelineExecutableStatisticsKHR(rt->dev, &ei, &ns, st);
+    if (r != VK_SUCCESS && r != VK_INCOMPLETE) continue;
+    char line[2048];
+    int l = snprintf(line, sizeof line, "%s %s (subgroup %u):", head, props[x].name, props[x].subgroupSize);
+    for (uint32_t i = 0; i < ns && l < (int)sizeof line - 64; i++) {
+      const VkPipelineExecutableStatisticKHR *s = &st[i];
+      l += snprintf(line + l, sizeof line - (size_t)l, " %s=", s->name);
+      switch (s->format) {
+      case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_BOOL32_KHR:
+        l += snprintf(line + l, sizeof line - (size_t)l, "%u", s->value.b32);
+        break;
+      case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_INT64_KHR:
+        l += snprintf(line + l, sizeof line - (size_t)l, "%lld", (long long)s->value.i64);
+        break;
+      case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_UINT64_KHR:
+        l += snprintf(line + l, sizeof line - (size_t)l, "%llu", (unsigned long long)s->value.u64);
+        break;
+      default: l += snprintf(line + l, sizeof line - (size_t)l, "%g", s->value.f64);
+      }
+    }
+    cl_log(rt->ctx, CLEAVE_LOG_INFO, "%s", line);
+    if (!rt->pipe_dump[0]) continue;
+    VkPipelineExecutableInternalRepresentationKHR ir[4];
+    uint32_t ni = 4;
+    for (uint32_t i = 0; i < ni; i++)
+      ir[i] = (VkPipelineExecutableInternalRepresentationKHR){
+          .sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_INTERNAL_REPRESENTATION_KHR};
+    r = rt->f.vkGetPipelineExecutableInternalRepresentationsKHR(rt->dev, &ei, &ni, ir);
+    if (r != VK_SUCCESS && r != VK_INCOMPLETE) continue;
+    for (uint32_t i = 0; i < ni; i++) {
+      ir[i].pData = cl_malloc(rt->ctx, ir[i].dataSize + 1);
+      if (!ir[i].pData) ir[i].dataSize = 0;
+    }
+    r = rt->f.vkGetPipelineExecutableInternalRepresentationsKHR(rt->dev, &ei, &ni, ir);
+    for (uint32_t i = 0; i < ni; i++) {
+      if ((r == VK_SUCCESS || r == VK_INCOMPLETE) && ir[i].pData) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s-%d-%u-%u.txt", rt->pipe_dump, shader_names[shader], rt->n_pipes, x, i);
+        FILE *f = fopen(path, "wb");
+        if (f) {
+          fprintf(f, "%s\n%s: %s\n", head + 12, ir[i].name, ir[i].description);
+          fwrite(ir[i].pData, 1, ir[i].isText && ir[i].dataSize ? ir[i].dataSize - 1 : ir[i].dataSize, f);
+          fclose(f);
+        }
+      }
+      cl_free(rt->ctx, ir[i].pData);
+    }
+  }
+}
+
 int vr_pipeline(vk_rt *rt, int shader, const uint32_t *spec, int n_spec, VkPipeline *out) {
   for (int i = 0; i < rt->n_pipes; i++) {
     vk_pipe *p = &rt->pipes[i];
@@ -451,9 +570,13 @@ int vr_pipeline(vk_rt *rt, int shader, const uint32_t *spec, int n_spec, VkPipel
                                               .pName = "main",
                                               .pSpecializationInfo = n_spec ? &si : NULL},
                                     .layout = rt->layout};
+  if (rt->pipe_stats)
+    ci.flags = VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR |
+               (rt->pipe_dump[0] ? VK_PIPELINE_CREATE_CAPTURE_INTERNAL_REPRESENTATIONS_BIT_KHR : 0);
   vk_pipe *p = &rt->pipes[rt->n_pipes];
   if ((r = rt->f.vkCreateComputePipelines(rt->dev, VK_NULL_HANDLE, 1, &ci, NULL, &p->pipe)))
     return vr_check(rt, r, "vkCreateComputePipelines");
+  if (rt->pipe_stats) pipeline_stats(rt, p->pipe, shader, spec, n_spec);
   p->shader = shader;
   p->n_spec = n_spec;
   if (n_spec) memcpy(p->spec, spec, sizeof(uint32_t) * (size_t)n_spec);

@@ -14,7 +14,10 @@ set(VK_MODULES
   "gemm_l|gemm|-DBM=128 -DBN=128 -DBK=8 -DTM=8 -DTN=8"
   "gemm_m|gemm|-DBM=64 -DBN=64 -DBK=16 -DTM=4 -DTN=4"
   "gemm_n|gemm|-DBM=32 -DBN=128 -DBK=16 -DTM=4 -DTN=4"
-  "gemm_w|gemm|-DBM=128 -DBN=32 -DBK=16 -DTM=4 -DTN=4")
+  "gemm_w|gemm|-DBM=128 -DBN=32 -DBK=16 -DTM=4 -DTN=4"
+  "gemm_x|gemm|-DBM=128 -DBN=128 -DBK=16 -DTM=8 -DTN=8"
+  "gemm_y|gemm|-DBM=64 -DBN=128 -DBK=16 -DTM=4 -DTN=8"
+  "gemm_s|gemm|-DBM=32 -DBN=64 -DBK=16 -DTM=4 -DTN=4")
 foreach(s dwconv convt ew pool reduce softmax copy resize)
   list(APPEND VK_MODULES "${s}|${s}|")
 endforeach()

@@ -240,6 +240,87 @@ static void test_matches_ref_across_shapes(void **state) {
   cleave_ctx_free(ctx);
 }
 
+/* The GEMM's load and store paths: a ConvTranspose whose kernel is its stride (run as a GEMM that scatters its
+ * results) with bias and a fused Relu, a 1x1 Conv read as vec4 rows when H*W is a multiple of 4 and element by
+ * element when not, a 3x3 Conv (im2col), and batched MatMuls by constants: K and N not multiples of 4, then N a
+ * multiple, then both. Two batches; image shapes that give both kinds of rows. */
+static void test_gemm_paths(void **state) {
+  (void)state;
+  if (!have_gpu()) skip();
+  tb_model *tm = tb_new(13);
+  const int64_t dx[] = {2, 8, -1, -1}, wt[] = {8, 6, 2, 2}, c6[] = {6}, w1[] = {12, 6, 1, 1}, c12[] = {12},
+                w3[] = {5, 12, 3, 3}, dy[] = {2, 3, 7}, wm[] = {7, 9}, wm2[] = {9, 16}, wm3[] = {16, 8},
+                w0[] = {4, 8, 1, 1};
+  tb_input(tm, "x", CLEAVE_DTYPE_FLOAT32, 4, dx);
+  tb_input(tm, "y", CLEAVE_DTYPE_FLOAT32, 3, dy);
+  tb_dim_name(tm, 0, 2, "H");
+  tb_dim_name(tm, 0, 3, "W");
+  init_rand(tm, "wt", 4, wt, 0.6f, 0);
+  init_rand(tm, "bt", 1, c6, 0.3f, 0);
+  init_rand(tm, "w1", 4, w1, 0.6f, 0);
+  init_rand(tm, "b1", 1, c12, 0.3f, 0);
+  init_rand(tm, "w3", 4, w3, 0.4f, 0);
+  init_rand(tm, "wm", 2, wm, 0.5f, 0);
+  init_rand(tm, "wm2", 2, wm2, 0.5f, 0);
+  init_rand(tm, "wm3", 2, wm3, 0.5f, 0);
+  init_rand(tm, "w0", 4, w0, 0.5f, 0);
+  tb_node *n = tb_add_node(tm, "ConvTranspose", "x,wt,bt", "up");
+  tb_attr_ints(n, "strides", (const int64_t[]){2, 2}, 2);
+  tb_add_node(tm, "Relu", "up", "upr");
+  tb_add_node(tm, "Conv", "upr,w1,b1", "c1");
+  n = tb_add_node(tm, "Conv", "c1,w3", "c3");
+  tb_attr_ints(n, "pads", (const int64_t[]){1, 1, 1, 1}, 4);
+  tb_add_node(tm, "MatMul", "y,wm", "mm");
+  tb_add_node(tm, "MatMul", "mm,wm2", "mm2");
+  tb_add_node(tm, "MatMul", "mm2,wm3", "mm3");
+  tb_output(tm, "mm3");
+  tb_output(tm, "c3");
+  tb_add_node(tm, "Conv", "x,w0", "c0");
+  tb_output(tm, "c0");
+  size_t len;
+  uint8_t *b = tb_pack(tm, &len);
+  tb_free(tm);
+  cleave_ctx *ctx = new_ctx();
+  cleave_model *m = NULL;
+  assert_int_equal(cleave_model_load_memory(ctx, b, len, NULL, &m), 0);
+  free(b);
+  cleave_session *gs = NULL, *rs = NULL;
+  assert_int_equal(open_session(ctx, m, "gpu", 0, &gs), 0);
+  assert_int_equal(open_session(ctx, m, "ref", 0, &rs), 0);
+  /* H*W of x: 21, 16 and 10 (rows of x read as vec4s for 16 only); the ConvTranspose's output has 4*H*W */
+  const int64_t shapes[][2] = {{3, 7}, {4, 4}, {5, 2}};
+  float y[2 * 3 * 7];
+  for (size_t i = 0; i < sizeof y / sizeof *y; i++)
+    y[i] = frand() * 2.0f;
+  for (int t = 0; t < 3; t++) {
+    int64_t h = shapes[t][0], w = shapes[t][1];
+    size_t cnt = (size_t)(2 * 8 * h * w);
+    float *x = malloc(cnt * sizeof *x);
+    for (size_t i = 0; i < cnt; i++)
+      x[i] = frand() * 2.0f;
+    cleave_tensor in[2] = {
+        {.name = "x",
+         .dtype = CLEAVE_DTYPE_FLOAT32,
+         .ndim = 4,
+         .dims = {2, 8, h, w},
+         .data = x,
+         .nbytes = cnt * sizeof(float)},
+        {.name = "y", .dtype = CLEAVE_DTYPE_FLOAT32, .ndim = 3, .dims = {2, 3, 7}, .data = y, .nbytes = sizeof y}};
+    cleave_result *gr = NULL, *rr = NULL;
+    int rc = cleave_run_sync(gs, in, 2, &gr);
+    if (rc) fail_msg("shape %lldx%lld: %s", (long long)h, (long long)w, cleave_ctx_last_error(ctx));
+    assert_int_equal(cleave_run_sync(rs, in, 2, &rr), 0);
+    compare(gr, rr, 2e-4);
+    cleave_result_free(gr);
+    cleave_result_free(rr);
+    free(x);
+  }
+  cleave_session_free(gs);
+  cleave_session_free(rs);
+  cleave_model_free(m);
+  cleave_ctx_free(ctx);
+}
+
 /* An op without a kernel: the session names node, op and reason; the cpu device still takes the model. */
 static void test_unsupported_named(void **state) {
   (void)state;
@@ -391,9 +472,8 @@ int main(int argc, char **argv) {
     return cmocka_run_group_tests(t, NULL, NULL);
   }
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_matches_ref_across_shapes),
-      cmocka_unit_test(test_unsupported_named),
-      cmocka_unit_test(test_device_memory_budget),
+      cmocka_unit_test(test_matches_ref_across_shapes), cmocka_unit_test(test_gemm_paths),
+      cmocka_unit_test(test_unsupported_named),         cmocka_unit_test(test_device_memory_budget),
       cmocka_unit_test(test_failing_allocations),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

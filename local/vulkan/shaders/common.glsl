@@ -95,23 +95,67 @@ float unop(int op, float x, float a, float b) {
   }
 }
 
+// n / d for a divisor known when planning, from its multiplier m and shifts sh (bit 0: the first shift, bits 1-7:
+// the second), as vk_params.c computes them: a multiply-high and shifts instead of a division.
+uint fdiv(uint n, uint m, uint sh) {
+  uint hi, lo;
+  umulExtended(n, m, hi, lo);
+  return (hi + ((n - hi) >> (sh & 1u))) >> (sh >> 1);
+}
+
+// The epilogue program's length and ops are specialisation constants (32, then 33-44), so that once the driver
+// specialises the pipeline, the loop has a known trip count and each op's switch a known case.
+layout(constant_id = 32) const int EPI_N = 0;
+layout(constant_id = 33) const int EOP0 = 0;
+layout(constant_id = 34) const int EOP1 = 0;
+layout(constant_id = 35) const int EOP2 = 0;
+layout(constant_id = 36) const int EOP3 = 0;
+layout(constant_id = 37) const int EOP4 = 0;
+layout(constant_id = 38) const int EOP5 = 0;
+layout(constant_id = 39) const int EOP6 = 0;
+layout(constant_id = 40) const int EOP7 = 0;
+layout(constant_id = 41) const int EOP8 = 0;
+layout(constant_id = 42) const int EOP9 = 0;
+layout(constant_id = 43) const int EOP10 = 0;
+layout(constant_id = 44) const int EOP11 = 0;
+
+int eop_code(int k) {
+  switch (k) {
+  case 0: return EOP0;
+  case 1: return EOP1;
+  case 2: return EOP2;
+  case 3: return EOP3;
+  case 4: return EOP4;
+  case 5: return EOP5;
+  case 6: return EOP6;
+  case 7: return EOP7;
+  case 8: return EOP8;
+  case 9: return EOP9;
+  case 10: return EOP10;
+  default: return EOP11;
+  }
+}
+
 // The epilogue program at absolute parameter index e, on value x of output element i (flat index in its tensor).
-// Block: count, then per op: op, a, b, src (-1 scalar a, -2 saved value, else a buffer), offset, C, inner; a tensor
-// operand is element (i / inner) % C of its buffer from offset, times a.
+// Block: count, then per op 10 words: op, a, b, src (-1 scalar a, -2 saved value, else a buffer), offset, C, inner,
+// and the divisions' multipliers for inner and C with their shifts (inner's in bits 0-7, C's in bits 8-15); a
+// tensor operand is element (i / inner) % C of its buffer from offset, times a.
 float epilogue(uint e, float x, uint i) {
-  int n = P[e];
   float s = 0.0;
-  for (int k = 0; k < n; k++) {
-    uint q = e + 1u + 7u * uint(k);
-    int op = P[q];
+  for (int k = 0; k < EPI_N; k++) {
+    uint q = e + 1u + 10u * uint(k);
+    int op = eop_code(k);
     float a = intBitsToFloat(P[q + 1u]), b = intBitsToFloat(P[q + 2u]);
     if (op < 32) {
       int src = P[q + 3u];
       float o = a;
-      if (src == -2)
+      if (src == -2) {
         o = s;
-      else if (src >= 0)
-        o = a * ld(src, uint(P[q + 4u]) + (i / uint(P[q + 6u])) % uint(P[q + 5u]));
+      } else if (src >= 0) {
+        uint sh = uint(P[q + 9u]), t = fdiv(i, uint(P[q + 7u]), sh & 255u);
+        uint r = t - fdiv(t, uint(P[q + 8u]), sh >> 8) * uint(P[q + 5u]);
+        o = a * ld(src, uint(P[q + 4u]) + r);
+      }
       x = binop(op, x, o);
     } else if (op == 32) {
       s = x;

@@ -4,8 +4,11 @@
 // each kept dim (8 slots), 25 (size, stride) of each reduced dim.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
-layout(local_size_x = 64) in;
-shared float red[64];
+// 256 threads, each with four independent partial results so that several loads are in flight: one workgroup
+// reads a whole channel (a global pool over 160x160 is 25,600 elements).
+const uint NT = 256u;
+layout(local_size_x = 256) in;
+shared float red[NT];
 
 uint src_index(uint base, uint r, int nr, bool contig) {
   if (contig) return base + r;
@@ -29,7 +32,7 @@ float reduce_wg(int op, float v) {
   uint t = gl_LocalInvocationID.x;
   red[t] = v;
   barrier();
-  for (uint s = 32u; s > 0u; s >>= 1) {
+  for (uint s = NT / 2u; s > 0u; s >>= 1) {
     if (t < s) red[t] = combine(op, red[t], red[t + s]);
     barrier();
   }
@@ -54,13 +57,22 @@ void main() {
   float m = 0.0;
   if (op == 9) { // log-sum-exp: the maximum first
     float mx = -1.0 / 0.0;
-    for (uint r = t; r < R; r += 64u) mx = max(mx, A[src_index(base, r, nr, contig)]);
+    for (uint r = t; r < R; r += NT) mx = max(mx, A[src_index(base, r, nr, contig)]);
     m = reduce_wg(2, mx);
     if (isinf(m)) m = 0.0;
   }
   int cop = op == 2 ? 2 : op == 3 ? 3 : op == 4 ? 4 : 0;
-  float acc = cop == 2 ? -1.0 / 0.0 : cop == 3 ? 1.0 / 0.0 : cop == 4 ? 1.0 : 0.0;
-  for (uint r = t; r < R; r += 64u) {
+  float id = cop == 2 ? -1.0 / 0.0 : cop == 3 ? 1.0 / 0.0 : cop == 4 ? 1.0 : 0.0;
+  vec4 acc4 = vec4(id);
+  uint r = t;
+  if (contig && op < 5) { // plain sums, means, extremes and products of a dense run: four loads at a time
+    for (; r + 3u * NT < R; r += 4u * NT) {
+      vec4 v = vec4(A[base + r], A[base + r + NT], A[base + r + 2u * NT], A[base + r + 3u * NT]);
+      acc4 = cop == 2 ? max(acc4, v) : cop == 3 ? min(acc4, v) : cop == 4 ? acc4 * v : acc4 + v;
+    }
+  }
+  float acc = combine(cop, combine(cop, acc4.x, acc4.y), combine(cop, acc4.z, acc4.w));
+  for (; r < R; r += NT) {
     float v = A[src_index(base, r, nr, contig)];
     if (op == 5) v = abs(v);
     else if (op == 6 || op == 7) v = v * v;
