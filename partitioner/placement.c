@@ -231,7 +231,9 @@ static void why_not(const cl_planner *pl, const cl_place_problem *p, int n, int 
   const cl_node *node = &pl->g->nodes[n];
   const char *name = dv->profile->name;
   buf[0] = 0;
-  if (!dv->allowed)
+  if (!dv->allowed && dv->off_why)
+    snprintf(buf, len, "device '%s' is not available: %s", name, dv->off_why);
+  else if (!dv->allowed)
     snprintf(buf, len, "device '%s' is not allowed (switched off or forbidden)", name);
   else if (is_edge(p, d) && !(p->net.up_mbps > 0 && p->net.down_mbps > 0))
     snprintf(buf, len, "the link to the edge '%s' is down", name);

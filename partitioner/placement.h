@@ -40,6 +40,7 @@ typedef struct cl_place_device {
   double mem_cap;            /* bytes for weights + peak activations; 0: the profile's mem_bytes; the smaller of
                                 the two applies when both are set */
   bool allowed;              /* false: no node may run here (edge offline, device off) */
+  const char *off_why;       /* why it is not allowed, when known (NULL: switched off or forbidden) */
   const bool *node_ok;       /* NULL: support from the profile; else node_ok[node id] says whether it runs here
                                 (a real backend's supports() answer) and is ANDed with the profile's */
 } cl_place_device;
@@ -67,6 +68,20 @@ void cl_place_problem_init(cl_place_problem *p);
 /* Appends a device with speed 1, energy 1, mem_cap 0, allowed, node_ok NULL; returns its index or
  * CLEAVE_ELIMIT. */
 int cl_place_problem_add(cl_place_problem *p, const cl_profile *profile);
+
+/* What this host's backends say about a problem's local devices (cl_place_bind_backends()). */
+typedef struct cl_place_binding {
+  bool *ok;                                         /* [n_devices * n_nodes] node_ok arrays */
+  char why[CL_PLACE_MAX_DEVICES][256];              /* off_why texts */
+} cl_place_binding;
+
+/* Binds p's local devices whose profile names a backend of this build ("cpu", "gpu", ...) to that backend on
+ * this host: a backend that cannot start here (no driver, no device) makes its device not allowed, with the
+ * backend's message as the reason; one that starts says which nodes of g it runs (node_ok). Devices whose
+ * profile names no backend, or one this build lacks, and the edge are left as they are. b must outlive p's use;
+ * free it with cl_place_binding_free(). Returns 0 or CLEAVE_ENOMEM. */
+int cl_place_bind_backends(cleave_ctx *ctx, const cl_graph *g, cl_place_problem *p, cl_place_binding *b);
+void cl_place_binding_free(cleave_ctx *ctx, cl_place_binding *b);
 
 /* Predicted cost of a plan. value is the objective; latency from the makespan evaluator. */
 typedef struct cl_objective {

@@ -149,6 +149,7 @@ int cl_explain(cleave_ctx *ctx, const cl_graph *g, const cl_profile *dev, const 
   cl_planner *pl = NULL;
   cl_place_problem p;
   cl_plan plan;
+  cl_place_binding bind = {0};
   memset(&plan, 0, sizeof plan);
   bool planned = false;
   char why[CL_ERRMSG_MAX] = "";
@@ -157,7 +158,9 @@ int cl_explain(cleave_ctx *ctx, const cl_graph *g, const cl_profile *dev, const 
     cl_place_problem_add(&p, dev);
     if (edge) cl_place_problem_add(&p, edge);
     cl_policy_apply(&r, &p);
-    if ((rc = cl_planner_new(ctx, g, &pl))) return rc;
+    /* planned where it runs: the local device's backend says whether it is there and what it runs */
+    if ((rc = cl_place_bind_backends(ctx, g, &p, &bind))) goto done;
+    if ((rc = cl_planner_new(ctx, g, &pl))) goto done;
     rc = cl_planner_plan(pl, &p, &plan);
     if (rc == CLEAVE_ENOMEM) goto done;
     if (rc) snprintf(why, sizeof why, "%s", cleave_ctx_last_error(ctx));
@@ -183,6 +186,7 @@ int cl_explain(cleave_ctx *ctx, const cl_graph *g, const cl_profile *dev, const 
 done:
   if (planned) cl_plan_free(ctx, &plan);
   cl_planner_free(pl);
+  cl_place_binding_free(ctx, &bind);
   return rc;
 }
 

@@ -61,6 +61,9 @@ static void usage(FILE *f) {
       "  --pin TENSOR             a tensor that must not leave the device (repeatable)\n"
       "  --allow-input-offload    let the model's inputs leave the device (pinned by default)\n"
       "  --shape NAME=AxBxC       static shape for an input whose dims the model leaves open\n"
+      "  --this-host              plan for this host: a local profile whose \"backend\" this build has (cpu, gpu)\n"
+      "                           is bound to it; a backend that cannot start here (no driver) rules its device\n"
+      "                           out, and the nodes it refuses stay off it\n"
       "  --table                  print a summary for people instead of the JSON: the candidates and the\n"
       "                           chosen plan's segments, or with several uplinks one row per uplink\n"
       "  -h, --help               this text\n"
@@ -225,13 +228,14 @@ static int plan_main(int argc, char **argv) {
                                            {"link", required_argument, 0, 'L'},
                                            {"json", no_argument, 0, 'j'},
                                            {"table", no_argument, 0, 'T'},
+                                           {"this-host", no_argument, 0, 'H'},
                                            {"help", no_argument, 0, 'h'},
                                            {0, 0, 0, 0}};
   static const char *const modes[] = {"auto", "prefer-local", "only-local", "prefer-edge", "only-edge"};
   const char *dev_files[MAX_DEVICES], *edge_file = NULL, *pins[MAX_ARGS], *shapes[MAX_ARGS];
   int n_dev = 0, n_pins = 0, n_shapes = 0, table = 0, c, n_links = 0, link_radio[MAX_LINKS];
   double link_up[MAX_LINKS];
-  bool radio_given = false;
+  bool radio_given = false, this_host = false;
   char err[160];
   cl_place_problem p;
   cl_place_problem_init(&p);
@@ -284,6 +288,7 @@ static int plan_main(int argc, char **argv) {
       break;
     case 'j': table = 0; break;
     case 'T': table = 1; break;
+    case 'H': this_host = true; break;
     case 'h': usage(stdout); return 0;
     default: return bad_args("%s", "unknown option");
     }
@@ -298,6 +303,7 @@ static int plan_main(int argc, char **argv) {
   cl_profile profiles[MAX_DEVICES + 1];
   cl_planner *pl = NULL;
   cl_plan plan = {0};
+  cl_place_binding bind = {0};
   int ret = 1, rc;
   if (cleave_ctx_new(&ctx, NULL, NULL)) {
     fprintf(stderr, "cleave-sim: out of memory\n");
@@ -348,6 +354,7 @@ static int plan_main(int argc, char **argv) {
     }
   p.pinned = pins;
   p.n_pinned = n_pins;
+  if (this_host && (rc = cl_place_bind_backends(ctx, &m->graph, &p, &bind))) goto fail;
   if ((rc = cl_planner_new(ctx, &m->graph, &pl))) goto fail;
   if (n_links == 0) link_up[n_links++] = p.net.up_mbps, link_radio[0] = -1;
   json_t *all = n_links > 1 && !table ? json_array() : NULL;
@@ -399,6 +406,7 @@ fail:
 out:
   cl_plan_free(ctx, &plan);
   cl_planner_free(pl);
+  cl_place_binding_free(ctx, &bind);
   cleave_model_free(m);
   cleave_ctx_free(ctx);
   return ret;

@@ -103,6 +103,26 @@ plan_ok "det, phone CPU + edge GPU, presets" -- "$DET" --shape x=1x3x640x640 --d
 # rec on a low-end phone: local on CAT1, a device/edge cut on Wi-Fi
 plan_ok "rec, low-end CPU + edge GPU, presets" --differ --local-at 0 --edge-at 3 -- "$REC" --shape x=1x3x48x320 \
   --device-profile "$P/lowend-cpu.json" --edge-profile "$P/edge-a10.json" --link cat1,3g,4g,wifi --allow-input-offload
+# every shipped profile loads and plans beside a phone CPU (an NPU alone cannot run every op)
+for prof in "$P"/*.json; do
+  if grep -q '"kind": *"edge"' "$prof"; then set -- --device-profile "$P/pixel7-cpu.json" --edge-profile "$prof"
+  else set -- --device-profile "$P/pixel7-cpu.json" --device-profile "$prof"; fi
+  "$SIM" plan "$CLS" --shape x=1x3x48x192 "$@" >/dev/null 2>"$TMP/err" || { echo "FAIL: profile $prof"; cat "$TMP/err"; fail=1; }
+done
+# --this-host: a gpu profile bound to this host's gpu device; without a Vulkan driver the plan routes around it
+# and says why, with one (lavapipe here) the device is a candidate (lavapipe's own leaks: tests/local/lavapipe.supp)
+export LSAN_OPTIONS="suppressions=$SRC/tests/local/lavapipe.supp"
+VK_ICD_FILENAMES=/nonexistent/none.json VK_DRIVER_FILES=/nonexistent/none.json "$SIM" plan "$CLS" --shape x=1x3x48x192 \
+  --device-profile "$P/this-machine-cpu.json" --device-profile "$P/h200-vulkan.json" --this-host --table \
+  >"$TMP/host.txt" 2>"$TMP/err" || { echo "FAIL: --this-host without a driver"; cat "$TMP/err"; fail=1; }
+grep -q "plan 'local:this-machine-cpu'" "$TMP/host.txt" &&
+  grep -q "infeasible: device 'h200-vulkan' is not available: gpu device" "$TMP/host.txt" ||
+  { echo "FAIL: --this-host without a driver did not route around the gpu"; cat "$TMP/host.txt"; fail=1; }
+"$SIM" plan "$CLS" --shape x=1x3x48x192 --device-profile "$P/this-machine-cpu.json" --device-profile "$P/h200-vulkan.json" \
+  --this-host --table >"$TMP/host.txt" 2>"$TMP/err" || { echo "FAIL: --this-host"; cat "$TMP/err"; fail=1; }
+grep -E "^local:h200-vulkan" "$TMP/host.txt" | grep -q infeasible &&
+  { echo "FAIL: --this-host with a driver ruled the gpu out"; cat "$TMP/host.txt"; fail=1; }
+unset LSAN_OPTIONS
 # the summary table, and all-edge when the mode says so
 "$SIM" plan "$CLS" --shape x=1x3x48x192 --device-profile "$P/pixel7-cpu.json" --edge-profile "$P/edge-a10.json" --mode only-edge \
   --allow-input-offload --table >"$TMP/edge.txt" 2>"$TMP/err" || { echo "FAIL: only-edge"; cat "$TMP/err"; fail=1; }
