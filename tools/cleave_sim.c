@@ -158,9 +158,12 @@ static void sent_up(const cl_planner *pl, const cl_place_problem *p, const cl_pl
   for (int s = 0; s < plan->n_segments; s++) {
     const cl_plan_segment *sg = &plan->segments[s];
     if (p->dev[sg->device].profile->kind != CL_DEV_EDGE) continue;
-    for (int i = 0; i < sg->n_inputs && at < len; i++)
-      at += (size_t)snprintf(buf + at, len - at, "%s%s (%.0f B)", at ? ", " : "", g->values[sg->inputs[i]].name,
-                             cl_planner_value_bytes(pl, sg->inputs[i]));
+    for (int i = 0; i < sg->n_inputs && at < len; i++) {
+      int v = sg->inputs[i], pr = g->values[v].producer;
+      if (pr >= 0 && p->dev[plan->assign[pr]].profile->kind == CL_DEV_EDGE) continue; /* already there */
+      at += (size_t)snprintf(buf + at, len - at, "%s%s (%.0f B)", at ? ", " : "", g->values[v].name,
+                             cl_planner_value_bytes(pl, v));
+    }
   }
   if (!buf[0]) snprintf(buf, len, "-");
 }
