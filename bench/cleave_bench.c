@@ -10,9 +10,9 @@
 #include <unistd.h>
 
 #include "cleave.h"
-#include "core/ctx.h"
-#include "core/model.h"
-#include "core/tensor.h"
+#include "core/ir/ctx.h"
+#include "core/ir/model.h"
+#include "core/ir/tensor.h"
 #include "partitioner/cost.h"
 
 static void usage(FILE *f) {

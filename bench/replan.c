@@ -14,8 +14,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "core/model.h"
-#include "core/ops.h"
+#include "core/ir/model.h"
+#include "core/ir/ops.h"
 #include "partitioner/cut.h"
 #include "partitioner/plan_json.h"
 

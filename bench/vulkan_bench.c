@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "cleave.h"
-#include "core/model.h"
+#include "core/ir/model.h"
 #include "onnx_builder.h"
 #include "partitioner/cost.h"
 

@@ -182,6 +182,41 @@ CLEAVE_API double cleave_result_ms(const cleave_result *r);
 CLEAVE_API const cleave_node_profile *cleave_result_profile(const cleave_result *r, int *n);
 CLEAVE_API void cleave_result_free(cleave_result *r);
 
+/* Where one segment of a run went and what it cost. Times are in ms from the moment the run was submitted. */
+typedef struct cleave_segment_report {
+  const char *where;     /* the device's name ("cpu", "gpu") or the edge's URL; owned by the result */
+  int on_edge;           /* 1: the edge computed it */
+  int n_nodes;           /* nodes of the model in the segment */
+  double ready_ms;       /* its inputs were all there */
+  double start_ms;       /* its device began it (local), or its request was sent (edge) */
+  double end_ms;         /* its outputs were there */
+  double queue_ms;       /* waiting for its device (local), or in the edge's queue as the edge reported it */
+  double compute_ms;     /* running on its device, or on the edge as the edge reported it (0 if it did not) */
+  double transfer_ms;    /* edge only: the rest of the request's time: uploads, downloads, round trips */
+  double predicted_ms;   /* what the cost model predicted for compute (local) or the whole request (edge) */
+  uint64_t bytes_up;     /* tensors sent to the edge */
+  uint64_t bytes_down;   /* tensors received from it */
+  double energy_mj;      /* estimated device energy: compute on a local device, radio for the edge */
+  int fallback;          /* 1: planned for the edge, ran here because the edge failed (error in why) */
+  int hedged;            /* 1: a local copy raced a late edge request; this report is the one that won */
+  const char *why;       /* for fallbacks: the edge's error message; else NULL */
+} cleave_segment_report;
+
+/* The placement of a whole run. */
+typedef struct cleave_placement {
+  const char *plan; /* the plan's name: "local:cpu", "edge", "cut:cpu|edge", "kway", ... */
+  int n_segments;
+  const cleave_segment_report *segments; /* in the plan's order (a segment's inputs come from earlier ones) */
+  int fallbacks;                         /* segments that fell back from the edge to a device */
+  int hedges;                            /* segments that were hedged */
+  double predicted_ms;                   /* the plan's predicted latency */
+  double energy_mj;                      /* the sum of the segments' estimates */
+} cleave_placement;
+
+/* How the run was placed, segment by segment; owned by the result. Every result of a run has one (a run of a
+ * single-device session has one segment). NULL for results that no run made. */
+CLEAVE_API const cleave_placement *cleave_result_placement(const cleave_result *r);
+
 /* Runs the model on inputs (matched by name; order does not matter) and waits for the result. Inputs are read
  * during the call only. Errors: CLEAVE_ENOTFOUND (an input name the model lacks), CLEAVE_EMISSING (a model input
  * not given), CLEAVE_EDTYPE, CLEAVE_ESHAPE, CLEAVE_EINVAL (nbytes disagrees with dims), CLEAVE_ERANGE (an index

@@ -6,7 +6,7 @@
 #ifndef CLEAVE_LOCAL_DEVICE_H
 #define CLEAVE_LOCAL_DEVICE_H
 
-#include "core/graph.h"
+#include "core/ir/graph.h"
 
 typedef enum cl_device_kind { CL_DEV_CPU, CL_DEV_GPU, CL_DEV_NPU, CL_DEV_EDGE } cl_device_kind;
 

@@ -2,7 +2,7 @@
  * route around a backend that cannot start (no driver, no device) and around the nodes a backend refuses. */
 #include <string.h>
 
-#include "core/ctx.h"
+#include "core/ir/ctx.h"
 #include "local/device.h"
 #include "partitioner/placement.h"
 

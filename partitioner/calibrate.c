@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "cleave/plan.h"
-#include "core/model.h"
+#include "local/program.h"
 
 /* ---- a minimal protobuf writer for ONNX ModelProto (field numbers from onnx.proto) ---- */
 
@@ -303,8 +303,7 @@ static bool own_step(const cleave_node_profile *p) {
  * refuses the model (CLEAVE_EUNSUPPORTED) leaves s->supported false and returns 0. */
 static int measure(cleave_ctx *ctx, const char *device, micro m, double share_ms, cl_calib_sample *s, double *times) {
   cleave_model *model = NULL;
-  cleave_session_options *so = NULL;
-  cleave_session *sess = NULL;
+  cl_program *prog = NULL;
   cleave_result *res = NULL;
   cleave_tensor in[2];
   memset(in, 0, sizeof in);
@@ -319,12 +318,13 @@ static int measure(cleave_ctx *ctx, const char *device, micro m, double share_ms
     s->flops += c.flops;
     s->bytes += c.bytes;
   }
-  if ((rc = cleave_session_options_new(&so)) || (rc = cleave_session_options_set_device(so, device))) {
-    rc = cl_err(ctx, rc, "calibration: session options");
+  const cl_device_iface *dev = cl_device_find(device);
+  if (!dev) {
+    rc = cl_err(ctx, CLEAVE_ENODEVICE, "no device named '%s'", device);
     goto out;
   }
-  cleave_session_options_set_profiling(so, 1);
-  rc = cleave_session_new(ctx, model, so, &sess);
+  cl_program_spec spec = {.profiling = true};
+  if (!(rc = cl_program_new(ctx, model, &spec, &prog))) rc = cl_program_compile(prog, dev, NULL);
   if (rc == CLEAVE_EUNSUPPORTED && m != M_DISPATCH && m != M_MEMORY) {
     rc = 0;
     goto out;
@@ -344,7 +344,7 @@ static int measure(cleave_ctx *ctx, const char *device, micro m, double share_ms
   }
   double t0 = 0;
   for (int r = -1; r < MAX_RUNS; r++) {
-    if ((rc = cleave_run_into(sess, in, (size_t)n_in, &res))) goto out;
+    if ((rc = cl_program_run(prog, in, (size_t)n_in, &res))) goto out;
     if (r < 0) { /* warm-up: caches, lazily built kernels, output buffers */
       t0 = cl_now_ms();
       continue;
@@ -367,8 +367,7 @@ out:
   for (int i = 0; i < 2; i++)
     cl_free(ctx, in[i].data);
   cleave_result_free(res);
-  cleave_session_free(sess);
-  cleave_session_options_free(so);
+  cl_program_free(prog);
   cleave_model_free(model);
   return rc;
 }

@@ -2,7 +2,7 @@
 #ifndef CLEAVE_PARTITIONER_COST_H
 #define CLEAVE_PARTITIONER_COST_H
 
-#include "core/graph.h"
+#include "core/ir/graph.h"
 
 typedef struct cl_node_cost {
   double flops; /* floating-point (or integer) operations, multiply-add = 2 */

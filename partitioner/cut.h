@@ -15,7 +15,7 @@
 #ifndef CLEAVE_PARTITIONER_CUT_H
 #define CLEAVE_PARTITIONER_CUT_H
 
-#include "core/ctx.h"
+#include "core/ir/ctx.h"
 
 #define CL_CUT_MAX_DEVICES 8
 

@@ -2,7 +2,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "core/model.h"
+#include "core/ir/model.h"
 #include "partitioner/correction.h"
 
 struct cleave_profile {

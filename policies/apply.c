@@ -6,10 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/ctx.h"
-#include "core/model.h"
-
-_Static_assert(sizeof(cl_profile) <= CL_POLICY_PROFILE_BYTES, "CL_POLICY_PROFILE_BYTES holds a cl_profile");
+#include "core/ir/ctx.h"
+#include "policies/settings.h"
 
 #define MIB (1024.0 * 1024.0)
 
@@ -169,7 +167,7 @@ int cl_explain(cleave_ctx *ctx, const cl_graph *g, const cl_profile *dev, const 
   } else {
     snprintf(why, sizeof why, "no device profile: cleave_policy_set_profiles() names the files to plan with");
   }
-  json_t *j = cl_explain_json(&s, ctx->policy.mode, ctx->policy.power, &r, g, pl, dev ? &p : NULL,
+  json_t *j = cl_explain_json(&s, ctx->policy->mode, ctx->policy->power, &r, g, pl, dev ? &p : NULL,
                               planned ? &plan : NULL, why[0] ? why : NULL);
   char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) : NULL;
   json_decref(j);
@@ -207,10 +205,10 @@ int cleave_policy_set_profiles(cleave_ctx *ctx, const char *device_path, const c
   if (!rc) rc = check_kinds(ctx, &dev, edge_path ? &edge : NULL, device_path, edge_path);
   if (rc) return rc;
   /* the context has no cleanup of its own for the policies: files are held by value */
-  memcpy(ctx->policy.profiles[0], &dev, sizeof dev);
-  if (edge_path) memcpy(ctx->policy.profiles[1], &edge, sizeof edge);
-  ctx->policy.device = (const cl_profile *)(const void *)ctx->policy.profiles[0];
-  ctx->policy.edge = edge_path ? (const cl_profile *)(const void *)ctx->policy.profiles[1] : NULL;
+  ctx->policy->profiles[0] = dev;
+  if (edge_path) ctx->policy->profiles[1] = edge;
+  ctx->policy->device = &ctx->policy->profiles[0];
+  ctx->policy->edge = edge_path ? &ctx->policy->profiles[1] : NULL;
   return 0;
 }
 
@@ -219,14 +217,7 @@ int cleave_policy_use_profiles(cleave_ctx *ctx, const cleave_profile *device, co
   const cl_profile *dev = cl_profile_of(device), *ed = device ? cl_profile_of(edge) : NULL;
   int rc = check_kinds(ctx, dev, ed, "cleave_policy_use_profiles", "cleave_policy_use_profiles");
   if (rc) return rc;
-  ctx->policy.device = dev;
-  ctx->policy.edge = ed;
+  ctx->policy->device = dev;
+  ctx->policy->edge = ed;
   return 0;
-}
-
-int cleave_session_explain(cleave_session *s, char **json_out) {
-  if (!s || !json_out) return CLEAVE_EINVAL;
-  cleave_model *m = cl_session_model(s);
-  cleave_ctx *ctx = m->ctx;
-  return cl_explain(ctx, &m->graph, ctx->policy.device, ctx->policy.edge, json_out);
 }

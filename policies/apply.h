@@ -5,7 +5,7 @@
 #include <jansson.h>
 
 #include "partitioner/placement.h"
-#include "policies/engine.h"
+#include "policies/decide.h"
 
 /* Writes r into p, whose devices are already added: weights, mode and its bias, derating and memory caps of the
  * local devices, the edge's permission, slowdown and cost, and the link where the signals know it. */

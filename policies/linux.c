@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/ctx.h"
+#include "core/ir/ctx.h"
 #include "policies/signals.h"
 
 #define PATH_LEN 1400

@@ -1,5 +1,5 @@
-/* policies: what a context holds for the policy engine (private). All-zero is the default: nothing pushed, the
- * system files read from "/", AUTO, DEFAULT power preference, no custom policy. */
+/* policies: what a context holds for the policies (private; the context's policy member). All-zero is the default:
+ * nothing pushed, the system files read from "/", AUTO, DEFAULT power preference, no custom policy. */
 #ifndef CLEAVE_POLICIES_SETTINGS_H
 #define CLEAVE_POLICIES_SETTINGS_H
 
@@ -7,13 +7,9 @@
 #include <stdint.h>
 
 #include "cleave/policy.h"
+#include "partitioner/profile.h"
 
 #define CL_POLICY_ROOT_MAX 1024
-
-struct cl_profile;
-/* Room for one cl_profile (partitioner/profile.h, checked where it is used): the profiles are held by value so
- * that the context needs no cleanup of its own for them. */
-#define CL_POLICY_PROFILE_BYTES 4096
 
 typedef struct cl_policy_settings {
   double pushed[CLEAVE_SIGNAL_COUNT];
@@ -27,8 +23,8 @@ typedef struct cl_policy_settings {
   /* The profiles explanations plan with: the device's and the edge's (NULL: none). They point either into
    * profiles[] (cleave_policy_set_profiles() loads files into it) or at the caller's cleave_profile objects
    * (cleave_policy_use_profiles(), no copy). */
-  const struct cl_profile *device, *edge;
-  _Alignas(double) unsigned char profiles[2][CL_POLICY_PROFILE_BYTES];
+  const cl_profile *device, *edge;
+  cl_profile profiles[2];
 } cl_policy_settings;
 
 #endif

@@ -4,7 +4,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "core/ctx.h"
+#include "core/ir/ctx.h"
+#include "policies/settings.h"
 
 static const char *const signal_names[] = {
     "battery_level", "battery_charging",   "thermal_status",    "thermal_headroom", "temperature_c",
@@ -84,13 +85,13 @@ int cleave_signal_set(cleave_ctx *ctx, cleave_signal sig, double value) {
   if ((int)sig < 0 || sig >= CLEAVE_SIGNAL_COUNT)
     return cl_err(ctx, CLEAVE_EINVAL, "signal %d: no such signal", (int)sig);
   if (isnan(value)) {
-    ctx->policy.pushed_mask &= ~(UINT32_C(1) << sig);
+    ctx->policy->pushed_mask &= ~(UINT32_C(1) << sig);
     return 0;
   }
   int rc = cl_signal_check(ctx, sig, value);
   if (rc) return rc;
-  ctx->policy.pushed[sig] = value;
-  ctx->policy.pushed_mask |= UINT32_C(1) << sig;
+  ctx->policy->pushed[sig] = value;
+  ctx->policy->pushed_mask |= UINT32_C(1) << sig;
   return 0;
 }
 
@@ -111,8 +112,8 @@ static int host_read(void *state, double now_s, cl_signals *out) {
   (void)now_s;
   const cleave_ctx *ctx = state;
   for (int k = 0; k < CLEAVE_SIGNAL_COUNT; k++)
-    if (ctx->policy.pushed_mask & (UINT32_C(1) << k))
-      cl_signals_put(out, (cleave_signal)k, ctx->policy.pushed[k], CL_ORIGIN_HOST);
+    if (ctx->policy->pushed_mask & (UINT32_C(1) << k))
+      cl_signals_put(out, (cleave_signal)k, ctx->policy->pushed[k], CL_ORIGIN_HOST);
   return 0;
 }
 
@@ -120,8 +121,8 @@ const cl_signal_source_iface cl_host_signals = {.name = "host", .read = host_rea
 
 int cl_ctx_signals(cleave_ctx *ctx, cl_signals *out) {
   cl_signals_clear(out);
-  if (!ctx->policy.system_off) {
-    cl_linux_source lin = {.ctx = ctx, .root = ctx->policy.root};
+  if (!ctx->policy->system_off) {
+    cl_linux_source lin = {.ctx = ctx, .root = ctx->policy->root};
     int rc = cl_linux_signals.read(&lin, 0, out);
     if (rc) return rc;
   }

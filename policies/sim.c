@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/ctx.h"
+#include "core/ir/ctx.h"
 #include "partitioner/plan_cache.h"
 #include "policies/apply.h"
 
@@ -471,7 +471,7 @@ static int plan_index(sim *s, cl_planner *pl, const int *assign, const char *nam
   return s->n_plans++;
 }
 
-/* ---- AUTO: the engine and the planner on what the device can see ---- */
+/* ---- AUTO: the policy rules and the planner on what the device can see ---- */
 
 typedef struct auto_state {
   cl_planner *pl;
@@ -533,7 +533,7 @@ static int auto_choose(sim *s, auto_state *as) {
   bool warm;
   sim_signals(s, &sig, &radio, &warm);
   cl_policy_result r;
-  if (cl_policy_engine(s->ctx, &sig, c->mode, c->power, &r)) return 0; /* the mode cannot be met: the device */
+  if (cl_policy_builtin(s->ctx, &sig, c->mode, c->power, &r)) return 0; /* the mode cannot be met: the device */
   cl_place_problem p;
   cl_place_problem_init(&p);
   cl_place_problem_add(&p, c->device);

@@ -7,7 +7,7 @@
  * tail energy. A transfer that cannot start (the link is down) or would take longer than the timeout falls back:
  * the whole request runs again on the device, as the engine does when the edge fails.
  *
- * The same requests run under five policies: AUTO (the policy engine and the partitioner on the signals the
+ * The same requests run under five policies: AUTO (the policy rules and the partitioner on the signals the
  * device would see: the link's recent mean, battery, temperature, plan cache and hysteresis), all-local,
  * all-edge, the best static split (each plan AUTO used, and the planner's candidates, run alone; the best mean
  * objective wins), and an oracle (per request, the plan with the best outcome given the real link and queues). */
@@ -18,7 +18,7 @@
 #include <stdio.h>
 
 #include "partitioner/placement.h"
-#include "policies/engine.h"
+#include "policies/decide.h"
 #include "policies/trace.h"
 
 typedef enum cl_sim_policy {
@@ -47,7 +47,7 @@ typedef struct cl_sim_config {
   double timeout_ms;              /* a transfer longer than this falls back to the device; 0: 2000 */
   double battery_wh;              /* 0: 15 (a 4000 mAh phone battery at 3.85 V) */
   double battery_start;           /* 0..1; 0: 1 */
-  double w_lat, w_energy, w_cost; /* the objective every policy is scored on; all 0: the engine's defaults */
+  double w_lat, w_energy, w_cost; /* the objective every policy is scored on; all 0: the policy rules' defaults */
   cleave_mode mode;               /* AUTO's mode and power preference */
   cleave_power_preference power;
   bool pin_inputs; /* the model's inputs never leave the device (all-edge still sends them) */

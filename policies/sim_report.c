@@ -3,7 +3,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "core/ctx.h"
+#include "core/ir/ctx.h"
 #include "policies/sim.h"
 
 void cl_sim_write_table(const cl_sim_result *r, FILE *f) {

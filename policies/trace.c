@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/ctx.h"
+#include "core/ir/ctx.h"
 
 #define MAX_SAMPLES 10000000
 #define MAX_TRACE_BYTES ((size_t)1 << 30)

@@ -6,7 +6,8 @@
 #include <string.h>
 
 #include "cleave/edge.h"
-#include "core/model.h"
+#include "core/ir/model.h"
+#include "core/ir/result.h"
 #include "remote/h2_client.h"
 #include "remote/oip.h"
 

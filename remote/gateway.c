@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/model.h"
+#include "core/ir/model.h"
 #include "local/device.h"
 #include "remote/gateway_impl.h"
 #include "remote/tls.h"
@@ -39,7 +39,7 @@ static void send_json(cleave_ctx *ctx, cl_h2_response *res, int status, json_t *
 static void add_load_hint(cl_gateway *gw, cl_h2_response *res) {
   int queued, running;
   double wait;
-  gw_exec_load(gw->exec, &queued, &running, &wait);
+  cl_executor_load(gw->exec, &queued, &running, &wait);
   cl_h2_add_header(res, CL_GATEWAY_LOAD_HEADER, "queue=%d; running=%d; wait-ms=%.1f", queued, running, wait);
 }
 
@@ -104,7 +104,7 @@ static void metrics(cl_gateway *gw, cl_h2_response *res) {
   const gw_metrics *m = &gw->m;
   int queued, running;
   double wait;
-  gw_exec_load(gw->exec, &queued, &running, &wait);
+  cl_executor_load(gw->exec, &queued, &running, &wait);
   size_t cap = 8192;
   char *b = cl_malloc(gw->ctx, cap);
   if (!b) {
@@ -167,7 +167,7 @@ static int cmp_names(const void *a, const void *b) {
 static void cut_free(void *p) {
   for (gw_cut *c = p, *n; c; c = n) {
     n = c->next;
-    cleave_session_free(c->meta);
+    cl_program_free(c->meta);
     free(c->key);
     free(c);
   }
@@ -218,32 +218,29 @@ static gw_cut *find_cut(cl_gateway *gw, cl_repo_entry *e, const cl_oip_message *
     return NULL;
   }
   gw_cut *c = calloc(1, sizeof *c);
-  cleave_session_options *o = NULL;
-  int rc = c ? cleave_session_options_new(&o) : CLEAVE_ENOMEM;
-  if (!rc) rc = cleave_session_options_set_device(o, "ref");
-  if (!rc) rc = cleave_session_options_set_inputs(o, in, msg->n_tensors);
-  if (!rc) rc = cleave_session_options_set_outputs(o, msg->outputs, msg->n_outputs);
-  if (rc) cl_err(e->ctx, rc, "%s", cleave_strerror(rc));
-  if (!rc) rc = cleave_session_new(e->ctx, e->model, o, &c->meta);
-  cleave_session_options_free(o);
+  cl_program_spec spec = {.input_names = in,
+                          .n_inputs = msg->n_tensors,
+                          .output_names = (const char *const *)msg->outputs,
+                          .n_outputs = msg->n_outputs};
+  int rc = c ? cl_program_new(gw->ctx, e->model, &spec, &c->meta) : cl_err(gw->ctx, CLEAVE_ENOMEM, "out of memory");
   if (rc) {
     *status = rc == CLEAVE_ENOMEM ? 500 : 400;
-    snprintf(err, errlen, "%s", cleave_ctx_last_error(e->ctx));
+    snprintf(err, errlen, "%s", cleave_ctx_last_error(gw->ctx));
     free(key);
     free(c);
     return NULL;
   }
   c->key = key;
   c->entry = e;
-  const cleave_tensor *first = cleave_session_input(c->meta, 0);
+  const cleave_tensor *first = c->meta->n_in ? &c->meta->in_meta[0] : NULL;
   const char *sym = first && first->ndim >= 1 ? first->dim_names[0] : NULL;
   c->batchable = sym != NULL;
-  for (int i = 0; sym && i < cleave_session_num_inputs(c->meta); i++)
-    if (!leads_with(cleave_session_input(c->meta, i), sym, false)) c->batchable = false;
+  for (int i = 0; sym && i < c->meta->n_in; i++)
+    if (!leads_with(&c->meta->in_meta[i], sym, false)) c->batchable = false;
   /* shape inference may lose the symbol on the way (a Reshape to [-1, ...]): such outputs are tried, and the first
    * batched run that does not keep the batch dimension switches batching off for the cut */
-  for (int i = 0; sym && i < cleave_session_num_outputs(c->meta); i++)
-    if (!leads_with(cleave_session_output(c->meta, i), sym, true)) c->batchable = false;
+  for (int i = 0; sym && i < c->meta->n_out; i++)
+    if (!leads_with(&c->meta->out_meta[i], sym, true)) c->batchable = false;
   c->next = e->user;
   e->user = c;
   e->user_free = cut_free;
@@ -278,6 +275,7 @@ static void infer(cl_gateway *gw, const cl_h2_request *req, cl_h2_response *res,
     cl_h2_error(ctx, res, 500, "out of memory");
     return;
   }
+  job->gw = gw;
   job->t_start = cl_now_ms();
   long long hlen = -1;
   const char *h = cl_h2_request_header(req, CL_OIP_HEADER_LEN);
@@ -300,28 +298,27 @@ static void infer(cl_gateway *gw, const cl_h2_request *req, cl_h2_response *res,
     cl_h2_error(ctx, res, status, err);
     goto fail;
   }
-  cleave_session *meta = job->cut->meta;
-  int n_in = cleave_session_num_inputs(meta);
-  for (int i = 0; i < n_in; i++)
+  cl_program *meta = job->cut->meta;
+  for (int i = 0; i < meta->n_in; i++)
     for (int k = 0; k < job->msg.n_tensors; k++)
-      if (strcmp(job->msg.tensors[k].name, cleave_session_input(meta, i)->name) == 0)
-        job->in[i] = &job->msg.tensors[k];
-  if ((rc = cl_session_check_inputs(meta, job->msg.tensors, (size_t)job->msg.n_tensors))) {
-    cl_h2_error(ctx, res, 400, cleave_ctx_last_error(e->ctx));
+      if (strcmp(job->msg.tensors[k].name, meta->in_meta[i].name) == 0) job->in[i] = &job->msg.tensors[k];
+  if ((rc = cl_program_check(meta, job->msg.tensors, (size_t)job->msg.n_tensors))) {
+    cl_h2_error(ctx, res, 400, cleave_ctx_last_error(ctx));
     goto fail;
   }
-  for (int i = 0; i < cleave_session_num_outputs(meta); i++) {
+  for (int i = 0; i < meta->n_out; i++) {
     job->out_binary[i] = job->msg.binary_default;
     for (int k = 0; k < job->msg.n_outputs; k++)
-      if (strcmp(job->msg.outputs[k], cleave_session_output(meta, i)->name) == 0)
+      if (strcmp(job->msg.outputs[k], meta->out_meta[i].name) == 0)
         job->out_binary[i] = job->msg.output_binary[k];
   }
   /* job->pending is set after the job is queued: only the loop reads it, when the job is done, and the loop is
    * here until this returns */
-  if (gw_exec_submit(gw->exec, job) == CLEAVE_EBUSY) {
+  job->job.done = gw_job_done;
+  if (cl_executor_submit(gw->exec, &job->job) == CLEAVE_EBUSY) {
     int queued, running;
     double wait;
-    gw_exec_load(gw->exec, &queued, &running, &wait);
+    cl_executor_load(gw->exec, &queued, &running, &wait);
     cl_h2_error(ctx, res, 503, "the gateway's queue is full; retry later");
     cl_h2_add_header(res, "retry-after", "%d", (int)(wait / 1000) + 1);
     gw->m.rejected_full++;
@@ -337,39 +334,46 @@ fail:
   cl_free(ctx, job);
 }
 
-void gw_on_jobs_done(uv_async_t *a) {
-  cl_gateway *gw = a->data;
-  for (gw_job *j = gw_exec_take_done(gw->exec), *n; j; j = n) {
-    n = j->next;
-    cl_h2_response *res = cl_h2_pending_response(j->pending);
-    const cl_h2_request *req = cl_h2_pending_request(j->pending);
-    if (j->status == 200) {
-      res->status = 200;
-      res->body = (char *)j->body;
-      res->body_len = j->body_len;
-      j->body = NULL;
-      if (j->header_len >= 0) {
-        res->content_type = "application/octet-stream";
-        cl_h2_add_header(res, CL_OIP_HEADER_LEN, "%lld", j->header_len);
-      } else {
-        res->content_type = "application/json";
-      }
-      gw->m.infer_ok++;
-    } else {
-      cl_h2_error(gw->ctx, res, j->status, j->error);
-      gw->m.infer_failed++;
-    }
-    gw->m.run_sum_s += j->t_run_ms / 1000;
-    if (j->batch > 1) {
-      gw->m.batched_requests++;
-      if (j->batch_lead) gw->m.batches++;
-    }
-    double ms = cl_now_ms() - j->t_start;
-    observe_latency(gw, ms);
-    finish(gw, req, res, j->t_start);
+void gw_job_done(cl_job *job) {
+  gw_job *j = (gw_job *)job;
+  cl_gateway *gw = j->gw;
+  if (!gw->srv) { /* the server has closed: nobody waits for the answer */
     cl_h2_pending_complete(j->pending);
     gw_job_free(gw->ctx, j);
+    return;
   }
+  if (j->job.status == CLEAVE_ECANCELED && !j->status) {
+    j->status = 503;
+    snprintf(j->error, sizeof j->error, "the gateway is shutting down");
+  }
+  cl_h2_response *res = cl_h2_pending_response(j->pending);
+  const cl_h2_request *req = cl_h2_pending_request(j->pending);
+  if (j->status == 200) {
+    res->status = 200;
+    res->body = (char *)j->body;
+    res->body_len = j->body_len;
+    j->body = NULL;
+    if (j->header_len >= 0) {
+      res->content_type = "application/octet-stream";
+      cl_h2_add_header(res, CL_OIP_HEADER_LEN, "%lld", j->header_len);
+    } else {
+      res->content_type = "application/json";
+    }
+    gw->m.infer_ok++;
+  } else {
+    cl_h2_error(gw->ctx, res, j->status, j->error);
+    gw->m.infer_failed++;
+  }
+  gw->m.run_sum_s += j->t_run_ms / 1000;
+  if (j->batch > 1) {
+    gw->m.batched_requests++;
+    if (j->batch_lead) gw->m.batches++;
+  }
+  double ms = cl_now_ms() - j->t_start;
+  observe_latency(gw, ms);
+  finish(gw, req, res, j->t_start);
+  cl_h2_pending_complete(j->pending);
+  gw_job_free(gw->ctx, j);
 }
 
 /* ---- uploads ---- */
@@ -384,7 +388,7 @@ typedef struct upload {
 
 static void upload_work(uv_work_t *w) {
   upload *u = w->data;
-  cl_repo_upload_check(cl_repo_dir(u->gw->repo), &u->up);
+  cl_repo_upload_check(u->gw->ctx, cl_repo_dir(u->gw->repo), &u->up);
 }
 
 static void upload_done(uv_work_t *w, int status) {
@@ -600,12 +604,7 @@ int cl_gateway_new(cleave_ctx *ctx, uv_loop_t *loop, const cl_gateway_config *cf
     return cl_err(ctx, CLEAVE_EINVAL, "the gateway needs a certificate and a key (cert, key)");
   if (cfg->queue_length < 0 || cfg->max_concurrency < 1 || cfg->max_batch < 1)
     return cl_err(ctx, CLEAVE_EINVAL, "queue_length, max_concurrency and max_batch must be positive");
-  cleave_session_options *probe = NULL;
-  if (cleave_session_options_new(&probe) || cleave_session_options_set_device(probe, cfg->backend)) {
-    cleave_session_options_free(probe);
-    return cl_err(ctx, CLEAVE_EINVAL, "backend '%s' is not a valid device name", cfg->backend);
-  }
-  cleave_session_options_free(probe);
+  if (!cfg->backend[0]) return cl_err(ctx, CLEAVE_EINVAL, "backend '' is not a valid device name");
   if (!cl_device_find(cfg->backend)) return cl_err(ctx, CLEAVE_ENODEVICE, "backend '%s' is not a device of this build", cfg->backend);
   cl_gateway *gw = cl_calloc(ctx, 1, sizeof *gw);
   if (!gw) return cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
@@ -628,7 +627,7 @@ int cl_gateway_new(cleave_ctx *ctx, uv_loop_t *loop, const cl_gateway_config *cf
                       .verify_peer = cfg->client_ca[0] != 0};
   if ((rc = cl_tls_ctx_new(ctx, &tc, &gw->tls))) goto fail;
   if ((rc = cl_repo_open(ctx, cfg->models[0] ? cfg->models : NULL, &gw->repo))) goto fail;
-  if ((rc = gw_exec_start(gw, &gw->exec))) goto fail;
+  if ((rc = gw_exec_start(gw))) goto fail;
   cl_h2_server_config sc = {.host = cfg->host,
                             .port = cfg->port,
                             .tls = gw->tls,
@@ -636,17 +635,10 @@ int cl_gateway_new(cleave_ctx *ctx, uv_loop_t *loop, const cl_gateway_config *cf
                             .handler = handle,
                             .user = gw};
   if ((rc = cl_h2_server_new(ctx, loop, &sc, &gw->srv))) goto fail;
-  /* no request can arrive before the loop runs again, so the completion handle may come last */
-  if (uv_async_init(loop, &gw->done_async, gw_on_jobs_done)) {
-    rc = cl_err(ctx, CLEAVE_ENOMEM, "cannot create the completion handle");
-    cl_h2_server_shutdown(gw->srv, NULL, NULL);
-    goto fail;
-  }
-  gw->done_async.data = gw;
   *out = gw;
   return 0;
 fail:
-  gw_exec_stop(gw->exec);
+  cl_executor_close(gw->exec, false, NULL, NULL);
   cl_repo_free(gw->repo);
   cl_tls_ctx_free(gw->tls);
   if (gw->access_log && gw->access_log != stderr) fclose(gw->access_log);
@@ -656,8 +648,8 @@ fail:
 
 int cl_gateway_port(const cl_gateway *gw) { return cl_h2_server_port(gw->srv); }
 
-static void on_async_closed(uv_handle_t *h) {
-  cl_gateway *gw = h->data;
+static void on_exec_closed(void *closed_arg) {
+  cl_gateway *gw = closed_arg;
   void (*done)(void *) = gw->done;
   void *arg = gw->done_arg;
   cl_repo_free(gw->repo);
@@ -671,9 +663,8 @@ static void on_server_closed(void *arg) {
   cl_gateway *gw = arg;
   gw->srv = NULL;
   /* every connection is closed, so every answer was sent; jobs of clients that left may still be queued */
-  gw_exec_stop(gw->exec);
+  cl_executor_close(gw->exec, true, on_exec_closed, gw);
   gw->exec = NULL;
-  uv_close((uv_handle_t *)&gw->done_async, on_async_closed);
 }
 
 void cl_gateway_shutdown(cl_gateway *gw, void (*done)(void *), void *arg) {

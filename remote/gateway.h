@@ -7,7 +7,7 @@
  * - uploads of models addressed by their sha256 (PUT /v2/repository/models/<m>/versions/<sha256>);
  * - Prometheus /metrics, and an access log.
  * Requests are validated on the loop against the model (names, dtypes, shapes, sizes), then queued for a pool of
- * executor threads, each with its own context and sessions. The queue is bounded (503 with Retry-After when full);
+ * executor threads (the shared executor, local/executor.h), each with its own programs. The queue is bounded (503 with Retry-After when full);
  * requests for the same cut whose shapes differ only in a shared symbolic batch dimension are batched within a
  * window. Every response carries the load hint header "cleave-load: queue=<n>; wait-ms=<ms>". */
 #ifndef CLEAVE_REMOTE_GATEWAY_H
@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <uv.h>
 
-#include "core/ctx.h"
+#include "core/ir/ctx.h"
 
 #define CL_GATEWAY_MAX_TOKENS 16
 #define CL_GATEWAY_LOAD_HEADER "cleave-load"

@@ -5,6 +5,8 @@
 #include <stdatomic.h>
 #include <stdio.h>
 
+#include "local/executor.h"
+#include "local/program.h"
 #include "remote/gateway.h"
 #include "remote/h2_server.h"
 #include "remote/oip.h"
@@ -19,21 +21,22 @@ typedef struct gw_cut {
   struct gw_cut *next;
   char *key;
   cl_repo_entry *entry;
-  cleave_session *meta; /* device "ref": validation and metadata only, never run */
+  cl_program *meta;     /* validation and metadata only, never compiled */
   bool batchable;       /* every input leads with the same symbolic dimension, and no output contradicts it */
   atomic_bool no_batch; /* a batched run showed that the outputs do not keep it after all */
   double ewma_ms;       /* run time per request, smoothed (loop thread) */
 } gw_cut;
 
 typedef struct gw_job {
-  struct gw_job *next;
+  cl_job job; /* first: the executor's view */
+  struct cl_gateway *gw;
   cl_h2_pending *pending;
   gw_cut *cut;
   cl_oip_message msg;
   const cleave_tensor *in[CL_OIP_MAX_TENSORS]; /* msg's tensors in the order of the cut's inputs */
   bool out_binary[CL_OIP_MAX_TENSORS];         /* per output of the cut */
-  double t_start, t_queued, t_run_ms;
-  int batch;      /* requests in the run that answered this one */
+  double t_start, t_run_ms;
+  int batch;       /* requests in the run that answered this one */
   bool batch_lead; /* the first of them */
   /* filled by the executor */
   int status;
@@ -42,8 +45,6 @@ typedef struct gw_job {
   long long header_len;
   char error[512];
 } gw_job;
-
-typedef struct gw_exec gw_exec;
 
 typedef struct gw_metrics {
   unsigned long long by_status[6]; /* 1xx..5xx, index status / 100 */
@@ -61,8 +62,7 @@ struct cl_gateway {
   SSL_CTX *tls;
   cl_h2_server *srv;
   cl_repo *repo;
-  gw_exec *exec;
-  uv_async_t done_async;
+  cl_executor *exec;
   gw_metrics m;
   FILE *access_log;
   bool stopping;
@@ -70,18 +70,11 @@ struct cl_gateway {
   void *done_arg;
 };
 
-/* Executors. Start: threads running, each with its own context. */
-int gw_exec_start(cl_gateway *gw, gw_exec **out);
-/* Queues job, or returns CLEAVE_EBUSY when the queue is full. */
-int gw_exec_submit(gw_exec *x, gw_job *job);
-/* Jobs waiting and running, and the expected wait of a new job in ms. */
-void gw_exec_load(gw_exec *x, int *queued, int *running, double *wait_ms);
-/* Moves finished jobs out (a list through next), for the loop to answer. */
-gw_job *gw_exec_take_done(gw_exec *x);
-/* Lets the executors finish what is queued, then joins them and frees x. Blocks: call after the server drained. */
-void gw_exec_stop(gw_exec *x);
-/* Called (on the loop, through gw->done_async) when jobs are finished. */
-void gw_on_jobs_done(uv_async_t *a);
+/* Starts the executors (the shared executor, local/executor.h): cfg.max_concurrency threads, each with its own
+ * programs compiled for the backend and, for CPU backends, its own thread pool. */
+int gw_exec_start(cl_gateway *gw);
+/* Called on the loop when a job is finished: answers it (or, once the server has closed, only releases it). */
+void gw_job_done(cl_job *job);
 void gw_job_free(cleave_ctx *ctx, gw_job *job);
 
 #endif

@@ -43,7 +43,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "core/ctx.h"
+#include "core/ir/ctx.h"
 #include "remote/h2_server.h" /* cl_h2_header */
 
 #define CL_H2_MEASURE_MIN_BYTES (1u << 20)

@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "core/ctx.h"
+#include "core/ir/ctx.h"
 
 #define CL_H2_MAX_HEADERS 32
 

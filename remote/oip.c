@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/tensor.h"
+#include "core/ir/tensor.h"
 
 static const struct {
   const char *name;

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/ctx.h"
+#include "core/ir/ctx.h"
 
 #define CL_OIP_MAX_TENSORS 256
 #define CL_OIP_HEADER_LEN "inference-header-content-length"

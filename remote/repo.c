@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/ctx.h"
+#include "core/ir/ctx.h"
 
 struct cl_repo {
   cleave_ctx *ctx;
@@ -44,7 +44,6 @@ static void entry_free(cl_repo_entry *e) {
   if (!e) return;
   if (e->user_free) e->user_free(e->user);
   cleave_model_free(e->model);
-  cleave_ctx_free(e->ctx);
   free(e->name);
   free(e->version);
   free(e->path);
@@ -110,9 +109,8 @@ static void load_one(cl_repo *r, const char *name, const char *version) {
   e->path = path;
   path = NULL;
   cl_sha256_hex(bytes, len, e->sha256);
-  if ((rc = cleave_ctx_new(&e->ctx, NULL, NULL))) goto fail;
-  if ((rc = cleave_model_load_memory(e->ctx, bytes, len, NULL, &e->model))) {
-    cl_log(ctx, CLEAVE_LOG_WARN, "model %s skipped: %s", e->path, cleave_ctx_last_error(e->ctx));
+  if ((rc = cleave_model_load_memory(ctx, bytes, len, NULL, &e->model))) {
+    cl_log(ctx, CLEAVE_LOG_WARN, "model %s skipped: %s", e->path, cleave_ctx_last_error(ctx));
     goto fail;
   }
   if ((rc = add_entry(r, e))) goto fail;
@@ -235,19 +233,20 @@ static void fail_upload(cl_repo_upload *up, int status, const char *fmt, const c
   snprintf(up->message, sizeof up->message, fmt, a, b);
 }
 
-void cl_repo_upload_check(const char *dir, cl_repo_upload *up) {
+void cl_repo_upload_check(cleave_ctx *ctx, const char *dir, cl_repo_upload *up) {
   char got[CL_SHA256_HEX];
   cl_sha256_hex(up->data, up->len, got);
   if (strcmp(got, up->sha256) != 0) {
     fail_upload(up, 400, "hash mismatch: the body's sha256 is %s, not the %s the path names", got, up->sha256);
     return;
   }
-  if (cleave_ctx_new(&up->ctx, NULL, NULL)) {
-    fail_upload(up, 500, "out of memory%s%s", "", "");
-    return;
-  }
-  if (cleave_model_load_memory(up->ctx, up->data, up->len, NULL, &up->model)) {
-    fail_upload(up, 400, "the uploaded model does not load: %s%s", cleave_ctx_last_error(up->ctx), "");
+  /* this runs on a worker thread: the loader's errors go to a buffer of its own */
+  char why[CL_ERRMSG_MAX];
+  cl_err_bind(why, sizeof why);
+  int rc = cleave_model_load_memory(ctx, up->data, up->len, NULL, &up->model);
+  cl_err_bind(NULL, 0);
+  if (rc) {
+    fail_upload(up, rc == CLEAVE_ENOMEM ? 500 : 400, "the uploaded model does not load: %s%s", why, "");
     return;
   }
   size_t n = strlen(dir) + strlen(up->name) + 2 * CL_SHA256_HEX + 32;
@@ -290,10 +289,8 @@ cl_repo_entry *cl_repo_upload_finish(cl_repo *r, cl_repo_upload *up) {
       (e->version = strdup(up->sha256))) {
     memcpy(e->sha256, up->sha256, CL_SHA256_HEX);
     e->path = up->path;
-    e->ctx = up->ctx;
     e->model = up->model;
     up->path = NULL;
-    up->ctx = NULL;
     up->model = NULL;
     if (add_entry(r, e) == 0) {
       cl_log(r->ctx, CLEAVE_LOG_INFO, "model %s version %s uploaded", e->name, e->version);
@@ -306,10 +303,8 @@ cl_repo_entry *cl_repo_upload_finish(cl_repo *r, cl_repo_upload *up) {
   }
   entry_free(e);
   cleave_model_free(up->model);
-  cleave_ctx_free(up->ctx);
   free(up->path);
   up->model = NULL;
-  up->ctx = NULL;
   up->path = NULL;
   return NULL;
 }

@@ -18,10 +18,9 @@ typedef struct cl_repo_entry {
   char *name;
   char *version; /* the directory name */
   char sha256[CL_SHA256_HEX];
-  char *path;           /* of model.onnx */
-  cleave_ctx *ctx;      /* the entry's own context: its metadata model and validation sessions live here */
-  cleave_model *model;  /* loaded on ctx */
-  void *user;           /* the gateway's per-entry state */
+  char *path;          /* of model.onnx */
+  cleave_model *model; /* loaded on the repository's context; read by every executor thread */
+  void *user;          /* the gateway's per-entry state */
   void (*user_free)(void *user);
 } cl_repo_entry;
 
@@ -46,23 +45,23 @@ bool cl_repo_has_model(const cl_repo *r, const char *name);
 int cl_repo_count(const cl_repo *r);
 cl_repo_entry *cl_repo_at(const cl_repo *r, int i);
 
-/* An upload in two halves: cl_repo_upload_check runs on any thread (hashes, validates by loading the bytes in a
- * context of its own, writes DIR/<name>/<sha256>/model.onnx through a temporary file and a rename), and
- * cl_repo_upload_finish adds the entry on the loop thread. */
+/* An upload in two halves: cl_repo_upload_check runs on any thread (hashes, validates by loading the bytes, writes
+ * DIR/<name>/<sha256>/model.onnx through a temporary file and a rename), and cl_repo_upload_finish adds the entry on
+ * the loop thread. */
 typedef struct cl_repo_upload {
   char name[129];
   char sha256[CL_SHA256_HEX];
   const void *data;
   size_t len;
-  int status;         /* HTTP status for the answer: 201 stored, 200 already there, 4xx/5xx */
-  char message[512];  /* the error's text when status >= 400 */
-  cleave_ctx *ctx;    /* the context the model was validated in; handed to the new entry */
-  cleave_model *model;
+  int status;          /* HTTP status for the answer: 201 stored, 200 already there, 4xx/5xx */
+  char message[512];   /* the error's text when status >= 400 */
+  cleave_model *model; /* loaded by the check; handed to the new entry */
   char *path;
 } cl_repo_upload;
 
-/* Prepares up (name, sha256, data, len set by the caller). dir is the repository's folder. */
-void cl_repo_upload_check(const char *dir, cl_repo_upload *up);
+/* Prepares up (name, sha256, data, len set by the caller), loading the model on ctx. dir is the repository's
+ * folder. */
+void cl_repo_upload_check(cleave_ctx *ctx, const char *dir, cl_repo_upload *up);
 /* Adds the checked upload (status 201) as an entry, or releases what the check made. Returns the entry or NULL. */
 cl_repo_entry *cl_repo_upload_finish(cl_repo *r, cl_repo_upload *up);
 const char *cl_repo_dir(const cl_repo *r);

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "core/ctx.h"
+#include "core/ir/ctx.h"
 
 typedef struct cl_tls_config {
   bool server;

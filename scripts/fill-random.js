@@ -1,5 +1,5 @@
 'use strict';
-// Bit-for-bit twin of cl_fill_random_f32() in core/tensor.c: xorshift32 seeded with seed * 2654435761 + 1,
+// Bit-for-bit twin of cl_fill_random_f32() in core/ir/tensor.c: xorshift32 seeded with seed * 2654435761 + 1,
 // value (x >> 8) / 2^23 - 1 in [-1, 1), exact in float32.
 function fillRandomF32(n, seed) {
   const out = new Float32Array(n);

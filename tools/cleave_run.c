@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 
 #include "cleave.h"
-#include "core/tensor.h"
+#include "core/ir/tensor.h"
 #include "npy.h"
 #include "run_edge.h"
 #include <uv.h>

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "cleave.h"
-#include "core/model.h"
+#include "core/ir/model.h"
 #include "partitioner/plan_json.h"
 #ifdef CLEAVE_HAVE_SIM_RUN
 #include "sim_run.h"

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "cleave.h"
-#include "core/model.h"
+#include "core/ir/model.h"
 #include "partitioner/plan_json.h"
 #include "policies/sim.h"
 

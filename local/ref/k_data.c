@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/ops_data.h"
+#include "core/ir/ops_data.h"
 #include "local/ref/k_data.h"
 
 /* ---- helpers shared with k_data_2.c ---- */

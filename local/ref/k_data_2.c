@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/ops_data.h"
+#include "core/ir/ops_data.h"
 #include "local/ref/k_data.h"
 
 static int64_t span(const cl_tensor *t, int from, int to) {

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/ops_nn.h"
+#include "core/ir/ops_nn.h"
 
 /* ---- C += A * B, float32 ----
  * A small GotoBLAS-style product: panels of B (KC x NC) and A (MC x KC) are packed into strips the micro-kernel

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/ops_nn.h"
+#include "core/ir/ops_nn.h"
 #include "local/ref/k_nn.h"
 
 /* ---- windowed pools ---- */

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/ops.h"
+#include "core/ir/ops.h"
 
 static const cl_ref_kernel *const families[] = {cl_ref_kernels_elementwise, cl_ref_kernels_nn,
                                                  cl_ref_kernels_data, cl_ref_kernels_reduce};
@@ -83,3 +83,5 @@ fail:
   for (int i = 0; i < n_out; i++) cl_tensor_release(ctx, &out[i]);
   return rc;
 }
+
+const cl_node_eval cl_ref_node_eval = {.supports = cl_ref_supports, .eval = cl_ref_eval};

@@ -7,7 +7,7 @@
 #ifndef CLEAVE_LOCAL_REF_H
 #define CLEAVE_LOCAL_REF_H
 
-#include "core/graph.h"
+#include "core/ir/graph.h"
 
 typedef struct cl_kctx {
   cleave_ctx *ctx;
@@ -37,5 +37,7 @@ int cl_ref_supports(const cl_graph *g, const cl_node *n, char *why, size_t why_l
 /* Infers n's outputs from concrete inputs, allocates them and runs the kernel. On error outputs are released. */
 int cl_ref_eval(cleave_ctx *ctx, int opset, const cl_node *n, const cl_tensor *const *in, int n_in,
                 cl_tensor *out, int n_out);
+/* The two above as the evaluator constant folding runs (core/ir/ctx.h). */
+extern const cl_node_eval cl_ref_node_eval;
 
 #endif

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/ops_data.h"
-#include "core/ops_nn.h"
+#include "core/ir/ops_data.h"
+#include "core/ir/ops_nn.h"
 #include "local/ref/k_data.h"
 #include "local/vulkan/vk.h"
 

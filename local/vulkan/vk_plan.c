@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/ops.h"
+#include "core/ir/ops.h"
 #include "local/ref/ref.h"
 #include "local/vulkan/vk.h"
 

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/ops.h"
+#include "core/ir/ops.h"
 #include "local/ref/ref.h"
 #include "local/xnnpack/xnn.h"
 

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/ops.h"
-#include "core/ops_nn.h"
+#include "core/ir/ops.h"
+#include "core/ir/ops_nn.h"
 #include "local/ref/ref.h"
 #include "local/xnnpack/xnn.h"
 

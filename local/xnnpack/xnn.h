@@ -18,7 +18,7 @@
 #include <pthreadpool.h>
 #include <xnnpack.h>
 
-#include "core/ops_nn.h"
+#include "core/ir/ops_nn.h"
 #include "local/device.h"
 
 enum { XL_ONNX, XL_NHWC };

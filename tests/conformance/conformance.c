@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 
 #include "cleave.h"
-#include "core/model.h"
-#include "core/onnx.h"
+#include "core/ir/model.h"
+#include "core/ir/onnx.h"
 
 #define DEFAULT_DIR "/usr/share/libonnx-testdata/data/node"
 #define MAX_IO 32

@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "cleave.h"
-#include "core/tensor.h"
+#include "core/ir/tensor.h"
 #include "npy.h"
 
 typedef struct model_case {

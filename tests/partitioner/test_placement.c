@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "core/model.h"
+#include "core/ir/model.h"
 #include "onnx_builder.h"
 #include "partitioner/correction.h"
 #include "partitioner/plan_cache.h"

@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "core/model.h"
+#include "core/ir/model.h"
 #include "local/device.h"
 #include "onnx_builder.h"
 #include "partitioner/segment.h"

@@ -12,7 +12,7 @@
 #include <jansson.h>
 
 #include "cleave.h"
-#include "core/model.h"
+#include "core/ir/model.h"
 #include "onnx_builder.h"
 #include "policies/sim.h"
 

@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "cleave.h"
-#include "core/tensor.h"
+#include "core/ir/tensor.h"
 #include "npy.h"
 #include "onnx_builder.h"
 #include "remote/oip.h"

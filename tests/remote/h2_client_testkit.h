@@ -24,7 +24,7 @@
 #include <uv.h>
 
 #include "cleave.h"
-#include "core/ctx.h"
+#include "core/ir/ctx.h"
 #include "remote/h2_client.h"
 #include "remote/h2_server.h"
 #include "remote/tls.h"

@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "cleave/edge.h"
-#include "core/tensor.h"
+#include "core/ir/tensor.h"
 #include "h2_client_testkit.h"
 #include "remote/gateway.h"
 

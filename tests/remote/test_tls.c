@@ -15,7 +15,7 @@
 #include <openssl/x509v3.h>
 
 #include "cleave.h"
-#include "core/ctx.h"
+#include "core/ir/ctx.h"
 #include "remote/tls.h"
 
 typedef struct pki {

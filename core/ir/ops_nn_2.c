@@ -2,7 +2,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "core/ops_nn.h"
+#include "core/ir/ops_nn.h"
 
 static int64_t dim_at(const cl_shape *s, int i) { return s->d[i] >= 0 ? s->d[i] : CL_DIM_UNKNOWN; }
 

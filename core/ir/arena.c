@@ -1,5 +1,5 @@
 /* core: bump allocator. */
-#include "core/arena.h"
+#include "core/ir/arena.h"
 
 #include <string.h>
 

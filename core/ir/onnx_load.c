@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/onnx.h"
-#include "core/ops.h"
+#include "core/ir/onnx.h"
+#include "core/ir/ops.h"
 #include "onnx.pb-c.h"
 
 #define MAX_FILE_BYTES ((size_t)4 << 30)

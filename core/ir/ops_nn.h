@@ -5,7 +5,7 @@
 #ifndef CLEAVE_CORE_OPS_NN_H
 #define CLEAVE_CORE_OPS_NN_H
 
-#include "core/ops.h"
+#include "core/ir/ops.h"
 
 /* Per spatial dim: input size, output size, kernel, stride, dilation, pad at the start and at the end. A size
  * that is not known yet (at load) is CL_DIM_UNKNOWN, and then so are the outputs and pads that depend on it. */

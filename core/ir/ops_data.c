@@ -5,7 +5,7 @@
  * only where a value is genuinely unknown. */
 #include <string.h>
 
-#include "core/ops_data.h"
+#include "core/ir/ops_data.h"
 
 /* ---- helpers shared with ops_data_2.c ---- */
 

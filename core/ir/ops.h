@@ -7,7 +7,7 @@
 #ifndef CLEAVE_CORE_OPS_H
 #define CLEAVE_CORE_OPS_H
 
-#include "core/graph.h"
+#include "core/ir/graph.h"
 
 /* What infer knows of one input: dtype, shape and, when the input is constant (at load) or always (at run
  * time), its value. An omitted optional input has present == false. */

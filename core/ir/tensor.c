@@ -1,5 +1,5 @@
 /* core: tensors, shapes and broadcasting. */
-#include "core/tensor.h"
+#include "core/ir/tensor.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* core: the minimal subgraph between given values (see cut.h). */
-#include "core/cut.h"
+#include "core/ir/cut.h"
 
 #include <string.h>
 

@@ -2,7 +2,7 @@
 #ifndef CLEAVE_CORE_ONNX_H
 #define CLEAVE_CORE_ONNX_H
 
-#include "core/graph.h"
+#include "core/ir/graph.h"
 
 /* Parses a serialized ModelProto into g (initialised by the caller) and links, sorts, infers and folds it.
  * base_dir resolves external data (NULL: external data is an error). */

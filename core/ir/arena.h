@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "core/ctx.h"
+#include "core/ir/ctx.h"
 
 typedef struct cl_arena_chunk cl_arena_chunk;
 

@@ -6,8 +6,8 @@
 #ifndef CLEAVE_CORE_GRAPH_H
 #define CLEAVE_CORE_GRAPH_H
 
-#include "core/arena.h"
-#include "core/tensor.h"
+#include "core/ir/arena.h"
+#include "core/ir/tensor.h"
 
 /* ONNX AttributeProto.AttributeType */
 enum {

@@ -4,7 +4,7 @@
 #ifndef CLEAVE_CORE_OPS_DATA_H
 #define CLEAVE_CORE_OPS_DATA_H
 
-#include "core/ops.h"
+#include "core/ir/ops.h"
 
 /* Infer functions of ops_data_2.c; the table cl_ops_data in ops_data.c lists them. */
 int cl_data_infer_slice(const cl_infer_ctx *ic, const cl_node *n, const cl_ival *in, int n_in, cl_oval *out,

@@ -1,29 +1,27 @@
-/* core: the public model object: load, metadata, printing. */
+/* core/ir: the public model object: load and metadata (printing, with costs, is core/model_print.c). */
 #include <libgen.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "core/model.h"
-#include "core/onnx.h"
-#include "partitioner/cost.h"
+#include "core/ir/model.h"
+#include "core/ir/onnx.h"
 
-static int fill_meta(cleave_model *m, const int *ids, int n, cleave_tensor **out) {
-  const cl_graph *g = &m->graph;
-  cleave_tensor *t = cl_calloc(m->ctx, (size_t)(n > 0 ? n : 1), sizeof *t);
-  if (!t) return cl_err(m->ctx, CLEAVE_ENOMEM, "out of memory");
+int cl_tensor_meta(cleave_ctx *ctx, const cl_graph *g, const int *ids, int n, cleave_tensor **out) {
+  cleave_tensor *t = cl_calloc(ctx, (size_t)n + 1, sizeof *t);
+  *out = t;
+  if (!t) return cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
   for (int i = 0; i < n; i++) {
     const cl_value *v = &g->values[ids[i]];
     t[i].name = v->name;
     t[i].dtype = (cleave_dtype)v->dtype;
-    t[i].ndim = v->shape.ndim < 0 ? 0 : v->shape.ndim;
-    for (int d = 0; d < t[i].ndim; d++) {
+    t[i].ndim = v->shape.ndim;
+    for (int d = 0; d < v->shape.ndim && d < CL_MAX_DIMS; d++) {
       int64_t dim = v->shape.d[d];
       t[i].dims[d] = dim >= 0 ? dim : -1;
       t[i].dim_names[d] = CL_DIM_IS_SYM(dim) ? g->symbols[CL_DIM_SYM_ID(dim)] : NULL;
     }
   }
-  *out = t;
   return 0;
 }
 
@@ -38,8 +36,13 @@ static int load(cleave_ctx *ctx, const void *data, size_t size, const char *base
   for (unsigned i = 0; i < 32; i++)
     snprintf(m->sha256 + 2 * i, 3, "%02x", md[i]);
   int rc = cl_onnx_load_graph(ctx, data, size, base_dir, &m->graph);
-  if (!rc) rc = fill_meta(m, m->graph.inputs, m->graph.n_inputs, &m->inputs);
-  if (!rc) rc = fill_meta(m, m->graph.outputs, m->graph.n_outputs, &m->outputs);
+  if (!rc) rc = cl_tensor_meta(ctx, &m->graph, m->graph.inputs, m->graph.n_inputs, &m->inputs);
+  if (!rc) rc = cl_tensor_meta(ctx, &m->graph, m->graph.outputs, m->graph.n_outputs, &m->outputs);
+  /* a model's metadata gives rank 0 where even the rank is unknown */
+  for (int i = 0; !rc && i < m->graph.n_inputs; i++)
+    if (m->inputs[i].ndim < 0) m->inputs[i].ndim = 0;
+  for (int i = 0; !rc && i < m->graph.n_outputs; i++)
+    if (m->outputs[i].ndim < 0) m->outputs[i].ndim = 0;
   if (rc) {
     cleave_model_free(m);
     return rc;
@@ -100,51 +103,4 @@ const cleave_tensor *cleave_model_input(const cleave_model *m, int i) {
 
 const cleave_tensor *cleave_model_output(const cleave_model *m, int i) {
   return m && i >= 0 && i < m->graph.n_outputs ? &m->outputs[i] : NULL;
-}
-
-static void print_values(FILE *f, const cl_graph *g, const int *ids, int n) {
-  char buf[160];
-  for (int i = 0; i < n; i++) {
-    if (ids[i] < 0) {
-      fprintf(f, "%s-", i ? ", " : "");
-      continue;
-    }
-    const cl_value *v = &g->values[ids[i]];
-    fprintf(f, "%s%s:%s%s%s", i ? ", " : "", v->name, cleave_dtype_name((cleave_dtype)v->dtype),
-            cl_shape_str(&v->shape, buf, sizeof buf, g->symbols), v->konst ? "(const)" : "");
-  }
-}
-
-int cleave_model_print(const cleave_model *m, FILE *f) {
-  if (!m || !f) return CLEAVE_EINVAL;
-  const cl_graph *g = &m->graph;
-  double total_flops = 0, total_bytes = 0;
-  int64_t weight_bytes = 0;
-  for (int v = 0; v < g->n_values; v++)
-    if (g->values[v].konst) weight_bytes += (int64_t)g->values[v].konst->nbytes;
-  fprintf(f, "graph: opset %d, %d inputs, %d outputs, %d nodes, %.2f MB of constants\n", g->opset, g->n_inputs,
-          g->n_outputs, g->n_nodes, (double)weight_bytes / 1e6);
-  fprintf(f, "inputs:  ");
-  print_values(f, g, g->inputs, g->n_inputs);
-  fprintf(f, "\noutputs: ");
-  print_values(f, g, g->outputs, g->n_outputs);
-  fprintf(f, "\n%5s  %-18s %-28s %12s %12s  %s\n", "#", "op", "name", "MFLOPs", "KB moved", "inputs -> outputs");
-  for (int i = 0; i < g->n_nodes; i++) {
-    const cl_node *n = &g->nodes[i];
-    cl_node_cost c;
-    cl_cost_node(g, n, &c);
-    if (c.known) {
-      total_flops += c.flops;
-      total_bytes += c.bytes;
-      fprintf(f, "%5d  %-18s %-28s %12.3f %12.1f  ", i, n->op, n->name, c.flops / 1e6, c.bytes / 1024);
-    } else {
-      fprintf(f, "%5d  %-18s %-28s %12s %12s  ", i, n->op, n->name, "?", "?");
-    }
-    print_values(f, g, n->in, n->n_in);
-    fprintf(f, " -> ");
-    print_values(f, g, n->out, n->n_out);
-    fputc('\n', f);
-  }
-  fprintf(f, "total: %.3f GFLOPs, %.1f MB moved\n", total_flops / 1e9, total_bytes / 1e6);
-  return ferror(f) ? CLEAVE_EIO : 0;
 }

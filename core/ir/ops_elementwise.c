@@ -6,7 +6,7 @@
  * exponent and Where's condition. */
 #include <string.h>
 
-#include "core/ops.h"
+#include "core/ir/ops.h"
 
 /* Classes of dtypes an operator accepts; checked only when the dtype is known. */
 enum { TC_FLOAT = 1, TC_INT = 2, TC_BOOL = 4, TC_NUM = TC_FLOAT | TC_INT, TC_ANY = 255 };

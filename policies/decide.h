@@ -1,7 +1,7 @@
-/* policies: the policy engine (private). Signals in; weights, constraints, derating and the link's conditions out,
+/* policies: the policy decision (private). Signals in; weights, constraints, derating and the link's conditions out,
  * with the text of every rule that fired so that a decision can be explained. */
-#ifndef CLEAVE_POLICIES_ENGINE_H
-#define CLEAVE_POLICIES_ENGINE_H
+#ifndef CLEAVE_POLICIES_DECIDE_H
+#define CLEAVE_POLICIES_DECIDE_H
 
 #include "policies/signals.h"
 
@@ -30,12 +30,12 @@ struct cleave_policy_input {
   const cl_signals *signals;
 };
 
-/* The built-in engine: pure, deterministic, no I/O. Returns 0, or CLEAVE_EINFEASIBLE (message in ctx, which may be
+/* The built-in rules: pure, deterministic, no I/O. Returns 0, or CLEAVE_EINFEASIBLE (message in ctx, which may be
  * NULL) when the mode contradicts the signals. */
-int cl_policy_engine(cleave_ctx *ctx, const cl_signals *s, cleave_mode mode, cleave_power_preference pref,
+int cl_policy_builtin(cleave_ctx *ctx, const cl_signals *s, cleave_mode mode, cleave_power_preference pref,
                      cl_policy_result *out);
 
-/* The engine, then the context's custom policy if one is set; the decision is checked after the callback. */
+/* The built-in rules, then the context's custom policy if one is set; the decision is checked after the callback. */
 int cl_policy_decide(cleave_ctx *ctx, const cl_signals *s, cl_policy_result *out);
 
 /* Names for JSON and tables. */

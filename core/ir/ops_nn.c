@@ -1,6 +1,6 @@
 /* core: schemas and shape inference of the nn operators (convolutions, pools, normalisations).
  * MatMul, Gemm, Resize and Upsample are in ops_nn_2.c. */
-#include "core/ops_nn.h"
+#include "core/ir/ops_nn.h"
 
 #include <stdint.h>
 #include <string.h>

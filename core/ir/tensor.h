@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "core/ctx.h"
+#include "core/ir/ctx.h"
 
 #define CL_MAX_DIMS CLEAVE_MAX_DIMS
 /* Largest dim and element count anything may have: declared by a model or produced by shape inference. Keeping

@@ -1,5 +1,5 @@
 /* tests/policies: the Linux signal source on fixture trees, host-pushed values, modes, power preference, the
- * custom policy and the engine's rules. */
+ * custom policy and the built-in rules. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,8 +12,8 @@
 #include <cmocka.h>
 
 #include "cleave.h"
-#include "core/ctx.h"
-#include "policies/engine.h"
+#include "core/ir/ctx.h"
+#include "policies/decide.h"
 
 #define FIXTURES CLEAVE_SOURCE_DIR "/tests/policies/fixtures/"
 

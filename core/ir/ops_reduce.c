@@ -1,6 +1,6 @@
 /* core: schemas and shape inference of the reduce operators: Reduce*, ArgMax/ArgMin, Softmax/LogSoftmax/Hardmax,
  * LayerNormalization and CumSum. */
-#include "core/ops.h"
+#include "core/ir/ops.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,10 +1,10 @@
 /* core: graph IR construction, linking, topological order, attributes. */
-#include "core/graph.h"
+#include "core/ir/graph.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "core/ops.h"
+#include "core/ir/ops.h"
 
 int cl_graph_init(cl_graph *g, cleave_ctx *ctx) {
   memset(g, 0, sizeof *g);

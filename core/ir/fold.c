@@ -1,9 +1,8 @@
 /* core: load-time shape inference, constant folding and dead-node removal over the whole graph. */
 #include <string.h>
 
-#include "core/graph.h"
-#include "core/ops.h"
-#include "local/ref/ref.h"
+#include "core/ir/graph.h"
+#include "core/ir/ops.h"
 
 /* Folding evaluates a node once at load; outputs larger than this stay computed at run time. */
 #define FOLD_MAX_BYTES ((int64_t)64 << 20)
@@ -55,7 +54,6 @@ int cl_graph_infer(cl_graph *g) {
 static bool reads_dims_only(const cl_node *n) { return strcmp(n->op, "Shape") == 0 || strcmp(n->op, "Size") == 0; }
 
 static bool foldable(const cl_graph *g, const cl_node *n) {
-  if (!cl_ref_find(n->op)) return false;
   for (int i = 0; i < n->n_in; i++) {
     if (n->in[i] < 0) continue;
     const cl_value *v = &g->values[n->in[i]];
@@ -67,7 +65,7 @@ static bool foldable(const cl_graph *g, const cl_node *n) {
     if (b < 0 || b > FOLD_MAX_BYTES) return false;
   }
   char why[256];
-  return cl_ref_supports(g, n, why, sizeof why) == 1;
+  return g->ctx->fold->supports(g, n, why, sizeof why) == 1;
 }
 
 static int fold_node(cl_graph *g, cl_node *n) {
@@ -83,7 +81,7 @@ static int fold_node(cl_graph *g, cl_node *n) {
       in[i] = &dims_only[i];
     }
   }
-  int rc = cl_ref_eval(g->ctx, g->opset, n, in, n->n_in, out, n->n_out);
+  int rc = g->ctx->fold->eval(g->ctx, g->opset, n, in, n->n_in, out, n->n_out);
   if (rc) return rc;
   for (int j = 0; j < n->n_out; j++) {
     if (n->out[j] < 0) {
@@ -106,6 +104,7 @@ static int fold_node(cl_graph *g, cl_node *n) {
 }
 
 int cl_graph_fold(cl_graph *g) {
+  if (!g->ctx->fold) return cl_graph_remove_dead(g);
   bool changed = false;
   for (int i = 0; i < g->n_nodes; i++) {
     cl_node *n = &g->nodes[i];

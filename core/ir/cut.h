@@ -7,7 +7,7 @@
 #ifndef CLEAVE_CORE_CUT_H
 #define CLEAVE_CORE_CUT_H
 
-#include "core/graph.h"
+#include "core/ir/graph.h"
 
 /* Fills nodes (room for g->n_nodes) with the ids of the nodes that compute outs from ins, in topological order, and
  * *n_nodes with their count. Errors (with the names in the message): CLEAVE_EINVAL for a value given twice or a

@@ -3,7 +3,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "core/ops_data.h"
+#include "core/ir/ops_data.h"
 
 static int64_t clamp64(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : v > hi ? hi : v; }
 

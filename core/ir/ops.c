@@ -1,5 +1,5 @@
 /* core: the operator registry and helpers shared by infer functions. */
-#include "core/ops.h"
+#include "core/ir/ops.h"
 
 #include <string.h>
 

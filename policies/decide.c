@@ -1,17 +1,18 @@
-/* policies: the policy engine and the public policy settings.
+/* policies: the policy rules (signals in; a decision out) and the public policy settings.
  *
  * Every rule is a plain, monotone function of one signal, so that a decision can be read back from its rules. The
  * thresholds follow what the platforms themselves treat as significant: Android's battery saver suggestion at
  * 15%, its thermal status ladder, the kernel's passive trip point, PSI stall shares, and the effective-type
  * table of the W3C Network Information draft. */
-#include "policies/engine.h"
+#include "policies/decide.h"
 
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "core/ctx.h"
+#include "core/ir/ctx.h"
+#include "policies/settings.h"
 
 static void rule(cl_policy_result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void rule(cl_policy_result *r, const char *fmt, ...) {
@@ -42,7 +43,7 @@ static const struct {
   double down_mbps, rtt_ms;
 } effective_types[5] = {{"?", 0, 0}, {"slow-2g", 0.05, 2000}, {"2g", 0.07, 1400}, {"3g", 0.7, 270}, {"4g", 5.85, 50}};
 
-int cl_policy_engine(cleave_ctx *ctx, const cl_signals *s, cleave_mode mode, cleave_power_preference pref,
+int cl_policy_builtin(cleave_ctx *ctx, const cl_signals *s, cleave_mode mode, cleave_power_preference pref,
                      cl_policy_result *r) {
   memset(r, 0, sizeof *r);
   cleave_policy_decision *d = &r->d;
@@ -212,12 +213,12 @@ static bool decision_eq(const cleave_policy_decision *a, const cleave_policy_dec
 }
 
 int cl_policy_decide(cleave_ctx *ctx, const cl_signals *s, cl_policy_result *out) {
-  int rc = cl_policy_engine(ctx, s, ctx->policy.mode, ctx->policy.power, out);
+  int rc = cl_policy_builtin(ctx, s, ctx->policy->mode, ctx->policy->power, out);
   if (rc) return rc;
-  if (!ctx->policy.fn) return 0;
+  if (!ctx->policy->fn) return 0;
   cleave_policy_input in = {.signals = s};
   cleave_policy_decision before = out->d;
-  rc = ctx->policy.fn(ctx->policy.fn_user, &in, &out->d);
+  rc = ctx->policy->fn(ctx->policy->fn_user, &in, &out->d);
   if (rc) return cl_err(ctx, rc < 0 ? rc : CLEAVE_EINVAL, "custom policy refused: %s", cleave_strerror(rc));
   if ((rc = check_decision(ctx, &out->d))) return rc;
   if (!decision_eq(&before, &out->d)) rule(out, "custom policy changed the decision");
@@ -243,7 +244,7 @@ int cleave_policy_set_mode(cleave_ctx *ctx, cleave_mode mode) {
   if (!ctx) return CLEAVE_EINVAL;
   if ((int)mode < CLEAVE_MODE_AUTO || mode > CLEAVE_MODE_ONLY_EDGE)
     return cl_err(ctx, CLEAVE_EINVAL, "mode %d: no such mode", (int)mode);
-  ctx->policy.mode = mode;
+  ctx->policy->mode = mode;
   return 0;
 }
 
@@ -251,28 +252,28 @@ int cleave_policy_set_power_preference(cleave_ctx *ctx, cleave_power_preference 
   if (!ctx) return CLEAVE_EINVAL;
   if ((int)pref < CLEAVE_POWER_DEFAULT || pref > CLEAVE_POWER_LOW_POWER)
     return cl_err(ctx, CLEAVE_EINVAL, "power preference %d: no such preference", (int)pref);
-  ctx->policy.power = pref;
+  ctx->policy->power = pref;
   return 0;
 }
 
 int cleave_policy_set_system_root(cleave_ctx *ctx, const char *root) {
   if (!ctx) return CLEAVE_EINVAL;
   if (!root || !root[0]) {
-    ctx->policy.system_off = true;
+    ctx->policy->system_off = true;
     return 0;
   }
   size_t len = strlen(root);
   if (len >= CL_POLICY_ROOT_MAX)
     return cl_err(ctx, CLEAVE_ELIMIT, "system root: %zu bytes, at most %d", len, CL_POLICY_ROOT_MAX - 1);
-  memcpy(ctx->policy.root, root, len + 1);
-  ctx->policy.system_off = false;
+  memcpy(ctx->policy->root, root, len + 1);
+  ctx->policy->system_off = false;
   return 0;
 }
 
 void cleave_policy_set_callback(cleave_ctx *ctx, cleave_policy_fn fn, void *user) {
   if (!ctx) return;
-  ctx->policy.fn = fn;
-  ctx->policy.fn_user = fn ? user : NULL;
+  ctx->policy->fn = fn;
+  ctx->policy->fn_user = fn ? user : NULL;
 }
 
 void cleave_string_free(cleave_ctx *ctx, char *str) {
