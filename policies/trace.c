@@ -443,7 +443,7 @@ int cl_trace_mahimahi_times(cleave_ctx *ctx, const char *path, uint64_t **out, s
     char *end;
     errno = 0;
     double x = strtod(it.buf, &end);
-    if (end == it.buf || *end || errno || x != floor(x) || x < 0 || x > 1e15) {
+    if (end == it.buf || *end || errno || x != floor(x) || x < 0 || x > 1e12) { /* 1e12 ms: 31 years */
       rc = cl_err(ctx, CLEAVE_EINVAL, "%s:%d: '%s' is not a delivery time in whole ms (Mahimahi format)", path,
                   it.line, it.buf);
       goto fail;
