@@ -163,7 +163,7 @@ void link_dir_sync(link_dir *d, uint64_t now) {
   d->opp_round = k;
 }
 
-void on_tx(uv_timer_t *t) { link_dir_transmit(t->data); }
+static void on_tx(uv_timer_t *t) { link_dir_transmit(t->data); }
 
 /* Sends everything the link can send by now, then arms the timer for the next slot. */
 static void transmit(link_dir *d) {
@@ -227,7 +227,7 @@ void link_dir_deliver(link_dir *d) {
   link_dir_transmit(d); /* room in the delay line again */
 }
 
-void on_rx(uv_timer_t *t) { link_dir_deliver(t->data); }
+static void on_rx(uv_timer_t *t) { link_dir_deliver(t->data); }
 
 /* ---- settings ---- */
 
