@@ -18,6 +18,7 @@
 #include "cleave/policy.h"
 #include "cleave/tensor.h"
 #include "cleave/plan.h"
+#include "cleave/trace.h"
 
 #ifdef __cplusplus
 extern "C" {

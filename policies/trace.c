@@ -428,3 +428,61 @@ void cl_trace_mean(const cl_link_trace *t, double t0, double t1, double *up_mbps
   *up_mbps = su / span;
   *down_mbps = sd / span;
 }
+
+int cl_trace_mahimahi_times(cleave_ctx *ctx, const char *path, uint64_t **out, size_t *n) {
+  *out = NULL;
+  *n = 0;
+  if (!path) return cl_err(ctx, CLEAVE_EINVAL, "trace: no path");
+  char *text = NULL;
+  size_t len = 0, cap = 0, k = 0;
+  int rc = slurp(ctx, path, &text, &len), r;
+  if (rc) return rc;
+  uint64_t *v = NULL, prev = 0;
+  line_iter it = {.p = text, .end = text + len};
+  while ((r = next_line(&it)) > 0) {
+    char *end;
+    errno = 0;
+    double x = strtod(it.buf, &end);
+    if (end == it.buf || *end || errno || x != floor(x) || x < 0 || x > 1e12) { /* 1e12 ms: 31 years */
+      rc = cl_err(ctx, CLEAVE_EINVAL, "%s:%d: '%s' is not a delivery time in whole ms (Mahimahi format)", path,
+                  it.line, it.buf);
+      goto fail;
+    }
+    if ((uint64_t)x < prev) {
+      rc = cl_err(ctx, CLEAVE_EINVAL, "%s:%d: time %.0f ms goes back (previous %llu ms)", path, it.line, x,
+                  (unsigned long long)prev);
+      goto fail;
+    }
+    if (k == cap) {
+      if (cap >= MAX_SAMPLES) {
+        rc = cl_err(ctx, CLEAVE_ELIMIT, "%s:%d: more than %d delivery times", path, it.line, MAX_SAMPLES);
+        goto fail;
+      }
+      size_t nc = cap ? cap * 2 : 1024;
+      uint64_t *nv = cl_realloc(ctx, v, nc * sizeof *nv);
+      if (!nv) {
+        rc = cl_err(ctx, CLEAVE_ENOMEM, "%s: out of memory", path);
+        goto fail;
+      }
+      v = nv;
+      cap = nc;
+    }
+    v[k++] = prev = (uint64_t)x;
+  }
+  if (r < 0) {
+    rc = cl_err(ctx, CLEAVE_EINVAL, "%s:%d: line too long", path, it.line);
+    goto fail;
+  }
+  if (!k || prev == 0) {
+    rc = cl_err(ctx, CLEAVE_EINVAL, "%s: no delivery times after 0 ms (a Mahimahi trace needs at least one)", path);
+    goto fail;
+  }
+  cl_free(ctx, text);
+  *out = v;
+  *n = k;
+  return 0;
+fail:
+  cl_free(ctx, v);
+  cl_free(ctx, text);
+  return rc;
+}

@@ -12,6 +12,7 @@
 #define CLEAVE_POLICIES_TRACE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "cleave.h"
 #include "partitioner/network.h"
@@ -63,5 +64,10 @@ const cl_link_sample *cl_trace_at(const cl_link_trace *t, double t_s);
 double cl_trace_transfer_s(const cl_link_trace *t, double t_s, double bytes, int up);
 /* Mean up and down bandwidth over [t0, t1). */
 void cl_trace_mean(const cl_link_trace *t, double t0, double t1, double *up_mbps, double *down_mbps);
+
+/* Mahimahi: the delivery opportunities of one file as they are, in whole ms and in order (the trace above keeps
+ * only their counts per bin). Same checks and errors as cl_trace_load; on success *out (freed with cl_free) holds
+ * *n > 0 times, the last one > 0: Mahimahi replays the file with that period. */
+int cl_trace_mahimahi_times(cleave_ctx *ctx, const char *path, uint64_t **out, size_t *n);
 
 #endif
