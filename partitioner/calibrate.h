@@ -38,4 +38,13 @@ int cl_calibrate(cleave_ctx *ctx, const char *device, const char *name, double b
  * removed again when the measuring fails. */
 int cl_calibrate_file(cleave_ctx *ctx, const char *device, const char *out_path, double budget_ms);
 
+/* The profile of the local device named device on this host, for plans made without a profile from the app: read
+ * from the cache when a file exists there for this device, thread count and host, else measured (budget_ms of timed
+ * runs) and written there. The cache folder is $CLEAVE_CACHE_DIR, else $XDG_CACHE_HOME/cleave, else
+ * $HOME/.cache/cleave, created as needed; a cache that cannot be read or written is not an error (the profile is
+ * measured and returned all the same, and a warning logged). path, when not NULL, receives the cache file's path
+ * (path_len bytes, "" when there is no cache folder). Errors: those of cl_calibrate. */
+int cl_calibrate_cached(cleave_ctx *ctx, const char *device, double budget_ms, cl_profile *out, char *path,
+                        size_t path_len);
+
 #endif

@@ -19,6 +19,7 @@ struct cleave_result {
   size_t *cap;     /* bytes held by data[i] */
   int n_data;
   double ms;
+  double edge_queue_ms, edge_compute_ms; /* what an edge reported of its answer (Server-Timing); -1: unknown */
   cleave_node_profile *profile;
   int n_profile, cap_profile;
   char **names; /* owned output names (NULL: the names belong to the model) */
