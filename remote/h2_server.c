@@ -28,6 +28,10 @@ struct stream {
   int n_headers;
   uint8_t *body;
   size_t body_len, body_cap;
+  size_t max_body; /* set with the policy */
+  bool has_policy; /* max_body and discard decided */
+  bool discard;    /* count the body, keep none of it */
+  double t_begin;
   bool too_big, bad;
   bool deferred; /* the handler answers later, through cl_h2_pending_complete */
   cl_h2_request req;
@@ -254,7 +258,8 @@ static void respond(conn *c, stream *s) {
                            .n_headers = s->n_headers,
                            .body = s->body,
                            .body_len = s->body_len,
-                           .peer = c->peer};
+                           .peer = c->peer,
+                           .t_begin = s->t_begin};
   cl_h2_response *res = &s->res;
   res->status = 500;
   if (s->bad)
@@ -295,6 +300,7 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *f, void *u
     return 0;
   }
   s->id = f->hd.stream_id;
+  s->t_begin = cl_now_ms();
   s->c = c;
   s->ctx = c->srv->ctx;
   s->next = c->streams;
@@ -302,6 +308,16 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *f, void *u
   c->n_streams++;
   nghttp2_session_set_stream_user_data(h2, s->id, s);
   return 0;
+}
+
+/* The stream's body limit and whether its body is kept, decided once. HTTP/2 sends the pseudo-headers first, so
+ * method and path are known by the first regular header or DATA frame. */
+static void stream_policy(conn *c, stream *s) {
+  if (s->has_policy) return;
+  s->has_policy = true;
+  s->max_body = c->srv->cfg.max_body;
+  if (c->srv->cfg.body_limit && s->method && s->path)
+    s->max_body = c->srv->cfg.body_limit(c->srv->cfg.user, s->method, s->path, &s->discard);
 }
 
 static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t *name, size_t namelen,
@@ -325,11 +341,12 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t 
     num[k] = 0;
     char *end;
     unsigned long long want = strtoull(num, &end, 10);
+    stream_policy(c, s);
     if (*end || !k) {
       s->bad = true;
-    } else if (want > c->srv->cfg.max_body) {
+    } else if (want > s->max_body) {
       s->too_big = true;
-    } else if (want) {
+    } else if (want && !s->discard) {
       if ((s->body = cl_malloc(ctx, (size_t)want))) s->body_cap = (size_t)want;
     }
   } else if (namelen && name[0] != ':') {
@@ -354,11 +371,16 @@ static int on_data(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t
   conn *c = user;
   stream *s = nghttp2_session_get_stream_user_data(h2, id);
   if (!s || s->too_big || s->bad) return 0;
-  if (s->body_len + len > c->srv->cfg.max_body) {
+  stream_policy(c, s);
+  if (s->body_len + len > s->max_body) {
     s->too_big = true;
     cl_free(c->srv->ctx, s->body);
     s->body = NULL;
     s->body_len = s->body_cap = 0;
+    return 0;
+  }
+  if (s->discard) {
+    s->body_len += len;
     return 0;
   }
   if (s->body_len + len > s->body_cap) {

@@ -26,9 +26,10 @@ typedef struct cl_h2_request {
   const char *path;
   const cl_h2_header *headers; /* regular headers (not the pseudo-headers) */
   int n_headers;
-  const uint8_t *body;
+  const uint8_t *body; /* NULL when the body was discarded (body_limit), body_len still counting it */
   size_t body_len;
   const char *peer; /* "address:port" of the client */
+  double t_begin;   /* cl_now_ms() when its HEADERS arrived (the handler runs once the body is complete) */
 } cl_h2_request;
 
 typedef struct cl_h2_response {
@@ -73,6 +74,10 @@ typedef struct cl_h2_server_config {
   int port;         /* 0: any free port (cl_h2_server_port tells which) */
   SSL_CTX *tls;     /* a server context from cl_tls_ctx_new; the server does not own it */
   size_t max_body;  /* larger request bodies get 413 */
+  /* Optional: the body limit of one request, replacing max_body, asked once its method and path are known and
+   * before any of its body is stored (so a Content-Length over it gets 413 before the body arrives); *discard =
+   * true counts the body without keeping it. Loop thread. */
+  size_t (*body_limit)(void *user, const char *method, const char *path, bool *discard);
   cl_h2_handler handler;
   void *user;
 } cl_h2_server_config;
