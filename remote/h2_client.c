@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- lists ---- */
 
@@ -554,4 +555,109 @@ void cl_h2_client_close(cl_h2_client *cl, void (*done)(void *arg), void *arg) {
   }
   uv_timer_stop(&cl->timer);
   cl_h2c_schedule(cl); /* delivers the callbacks, then closes the timers */
+}
+
+/* ---- Server-Timing ---- */
+
+static bool tchar(char c) {
+  return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static bool ows(char c) { return c == ' ' || c == '\t'; }
+
+static bool same_name(const char *a, size_t n, const char *b) { return strlen(b) == n && strncasecmp(a, b, n) == 0; }
+
+/* A plain decimal ("12", "0.125"), independent of the locale; -1 otherwise. */
+static double decimal(const char *s, size_t n) {
+  double v = 0, scale = 1;
+  bool digits = false, dot = false;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] == '.' && !dot) {
+      dot = true;
+    } else if (s[i] >= '0' && s[i] <= '9') {
+      digits = true;
+      if (dot)
+        v += (s[i] - '0') * (scale /= 10);
+      else
+        v = v * 10 + (s[i] - '0');
+    } else {
+      return -1;
+    }
+  }
+  return digits && v < 1e15 ? v : -1;
+}
+
+double cl_h2_server_timing(const char *v, const char *metric) {
+  if (!v || !metric || !*metric) return -1;
+  size_t n = strnlen(v, CL_H2_SERVER_TIMING_MAX), i = 0;
+  for (int entries = 0; i < n && entries < 64; entries++) {
+    while (i < n && (ows(v[i]) || v[i] == ','))
+      i++;
+    size_t name = i;
+    while (i < n && tchar(v[i]))
+      i++;
+    bool match = same_name(v + name, i - name, metric), bad = i == name, have_dur = false;
+    double dur = -1;
+    for (;;) { /* parameters: ; name = token-or-quoted-string */
+      while (i < n && ows(v[i]))
+        i++;
+      if (i >= n || v[i] != ';') break;
+      i++;
+      while (i < n && ows(v[i]))
+        i++;
+      size_t pname = i;
+      while (i < n && tchar(v[i]))
+        i++;
+      size_t plen = i - pname;
+      while (i < n && ows(v[i]))
+        i++;
+      if (!plen || i >= n || v[i] != '=') {
+        bad = true;
+        break;
+      }
+      i++;
+      while (i < n && ows(v[i]))
+        i++;
+      char val[32];
+      size_t vl = 0;
+      bool long_val = false;
+      if (i < n && v[i] == '"') {
+        for (i++; i < n && v[i] != '"'; i++) {
+          if (v[i] == '\\' && i + 1 < n) i++;
+          if (vl < sizeof val)
+            val[vl++] = v[i];
+          else
+            long_val = true;
+        }
+        if (i >= n) {
+          bad = true;
+          break;
+        }
+        i++;
+      } else {
+        for (; i < n && tchar(v[i]); i++)
+          if (vl < sizeof val)
+            val[vl++] = v[i];
+          else
+            long_val = true;
+      }
+      if (same_name(v + pname, plen, "dur") && !have_dur) { /* the first dur counts */
+        have_dur = true;
+        dur = long_val ? -1 : decimal(val, vl);
+      }
+    }
+    while (i < n && ows(v[i]))
+      i++;
+    if (i < n && v[i] != ',') { /* garbage: skip to the next entry, quoted strings whole */
+      bad = true;
+      for (bool quoted = false; i < n && (quoted || v[i] != ','); i++) {
+        if (quoted && v[i] == '\\')
+          i++;
+        else if (v[i] == '"')
+          quoted = !quoted;
+      }
+    }
+    if (match) return bad ? -1 : dur;
+  }
+  return -1;
 }

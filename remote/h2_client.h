@@ -120,6 +120,15 @@ void cl_h2_call_cancel(cl_h2_call *call);
 
 void cl_h2_client_get_stats(const cl_h2_client *c, cl_h2_client_stats *out);
 
+/* The bound on a Server-Timing value that cl_h2_server_timing reads; what lies beyond is ignored. */
+#define CL_H2_SERVER_TIMING_MAX 1024
+
+/* The dur of metric in a Server-Timing header value (W3C Server Timing: "queue;dur=1.5, run;dur=20;desc=x"), in
+ * ms, or -1 when value is NULL, lacks the metric, or the metric's first entry is malformed or has no plain
+ * non-negative decimal dur. Metrics may come in any order; other metrics and parameters (quoted strings too) are
+ * skipped. Reads at most CL_H2_SERVER_TIMING_MAX bytes of value and 64 metrics. Any thread. */
+double cl_h2_server_timing(const char *value, const char *metric);
+
 /* Fails every pending call with CLEAVE_ECANCELED (their callbacks run on the loop), closes the connections and
  * frees the client; done(arg) runs when all its handles are closed. c must not be used after this call. */
 void cl_h2_client_close(cl_h2_client *c, void (*done)(void *arg), void *arg);

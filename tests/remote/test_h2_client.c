@@ -387,8 +387,53 @@ static void test_config_and_request_errors(void **state) {
   cleave_ctx_free(ctx);
 }
 
+/* The Server-Timing parser the edge reads a gateway's times with: any order, other metrics and parameters skipped,
+ * malformed or missing -> -1, and nothing read past its bound. */
+static void test_server_timing(void **state) {
+  (void)state;
+  const char *ours = "queue;dur=1.250, run;dur=20.5";
+  assert_float_equal(cl_h2_server_timing(ours, "queue"), 1.25, 1e-9);
+  assert_float_equal(cl_h2_server_timing(ours, "run"), 20.5, 1e-9);
+  assert_float_equal(cl_h2_server_timing(ours, "recv"), -1, 0);
+  const char *mixed = "cache;desc=\"hit, or; \\\"miss\\\"\";dur=3, db ; dur = 7 , run;desc=x;dur=\"12\";dur=99, "
+                      "queue;dur=0";
+  assert_float_equal(cl_h2_server_timing(mixed, "run"), 12, 1e-9); /* quoted, and the first dur counts */
+  assert_float_equal(cl_h2_server_timing(mixed, "queue"), 0, 1e-9);
+  assert_float_equal(cl_h2_server_timing(mixed, "db"), 7, 1e-9);
+  assert_float_equal(cl_h2_server_timing(mixed, "cache"), 3, 1e-9);
+  assert_float_equal(cl_h2_server_timing("RUN;DUR=4", "run"), 4, 1e-9); /* names are case-insensitive */
+  assert_float_equal(cl_h2_server_timing("run;dur=4", "ru"), -1, 0);
+  /* the first entry of a metric decides, malformed or not */
+  assert_float_equal(cl_h2_server_timing("run;dur=abc, run;dur=5", "run"), -1, 0);
+  assert_float_equal(cl_h2_server_timing("run, run;dur=5", "run"), -1, 0);
+  static const char *const bad[] = {"run;dur=",    "run;dur=-1",    "run;dur=1e3",  "run;dur=inf",
+                                    "run;dur=nan", "run;dur=1.2.3", "run;dur=\"5",  "run;dur=5 junk",
+                                    "run;=5",      "run;dur",       "run;dur=0x10", "run;dur=1000000000000000000"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    double d = cl_h2_server_timing(bad[i], "run");
+    if (d != -1) fail_msg("'%s' gave %g", bad[i], d);
+  }
+  assert_float_equal(cl_h2_server_timing("run;dur=1,5", "run"), 1, 1e-9); /* "5" is another (nameless) entry */
+  assert_float_equal(cl_h2_server_timing("junk\"x,y\", run;dur=2", "run"), 2, 1e-9);
+  assert_float_equal(cl_h2_server_timing("", "run"), -1, 0);
+  assert_float_equal(cl_h2_server_timing(NULL, "run"), -1, 0);
+  assert_float_equal(cl_h2_server_timing("run;dur=1", ""), -1, 0);
+  /* bounded: a metric beyond CL_H2_SERVER_TIMING_MAX bytes, or after 64 entries, is not seen */
+  char big[CL_H2_SERVER_TIMING_MAX + 64];
+  memset(big, ' ', sizeof big);
+  snprintf(big + CL_H2_SERVER_TIMING_MAX - 4, sizeof big - CL_H2_SERVER_TIMING_MAX + 4, "run;dur=1");
+  assert_float_equal(cl_h2_server_timing(big, "run"), -1, 0);
+  char many[1024] = "";
+  for (int i = 0; i < 64; i++)
+    strcat(many, "a;dur=1,");
+  strcat(many, "run;dur=3");
+  assert_float_equal(cl_h2_server_timing(many, "run"), -1, 0);
+  assert_float_equal(cl_h2_server_timing(many + 8, "run"), 3, 1e-9); /* 63 before it */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_server_timing),
       cmocka_unit_test(test_get_by_name_and_address),
       cmocka_unit_test(test_thousand_multiplexed),
       cmocka_unit_test(test_big_body_both_ways),
