@@ -3,9 +3,12 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthreadpool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -372,6 +375,13 @@ out:
   return rc;
 }
 
+/* The threads a CPU backend runs on here: the calling thread's bound pool (an executor's), else the context's. */
+static int calib_threads(cleave_ctx *ctx) {
+  void *pool = cl_ctx_threadpool(ctx);
+  size_t n = pool ? pthreadpool_get_threads_count(pool) : 1;
+  return n > 0 && n < 100000 ? (int)n : 1;
+}
+
 /* "AMD EPYC (2 logical CPUs)" from /proc/cpuinfo, or "an unknown CPU". */
 static void cpu_description(char *buf, size_t len) {
   char model[128] = "";
@@ -442,7 +452,8 @@ int cl_calibrate(cleave_ctx *ctx, const char *device, const char *name, double b
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     if (pages > 0 && page > 0) out->mem_bytes = (double)pages * (double)page;
   }
-  out->active_w = EST_ACTIVE_W_PER_THREAD * ctx->threads;
+  int threads = calib_threads(ctx);
+  out->active_w = EST_ACTIVE_W_PER_THREAD * threads;
   out->idle_w = EST_IDLE_W;
 
   char cpu[200], date[32] = "an unknown date";
@@ -457,8 +468,7 @@ int cl_calibrate(cleave_ctx *ctx, const char *device, const char *name, double b
            "MaxPool 3x3/2 + Resize x2, Transpose + Concat on 64x64x64 tensors; dispatch_ms from a chain of %d "
            "16x16 MatMuls; mem_gbps from an Add over 3 x 32 MiB. gflops are effective rates net of dispatch. Not "
            "measured: active_w (an estimate of %.1f W per thread), idle_w (%.1f W), no thermal model.",
-           date, device, ctx->threads, ctx->threads == 1 ? "" : "s", cpu, DISPATCH_CHAIN, EST_ACTIVE_W_PER_THREAD,
-           EST_IDLE_W);
+           date, device, threads, threads == 1 ? "" : "s", cpu, DISPATCH_CHAIN, EST_ACTIVE_W_PER_THREAD, EST_IDLE_W);
   if (samples) memcpy(samples, s, sizeof s);
   return 0;
 }
@@ -490,4 +500,96 @@ int cl_calibrate_file(cleave_ctx *ctx, const char *device, const char *out_path,
 
 int cleave_calibrate(cleave_ctx *ctx, const char *device, const char *out_path) {
   return cl_calibrate_file(ctx, device, out_path, CL_CALIB_DEFAULT_MS);
+}
+
+/* ---- the cache ---- */
+
+/* The cache folder ("" when the environment names none). */
+static void cache_dir(char *buf, size_t len) {
+  const char *d;
+  int n = -1;
+  if ((d = getenv("CLEAVE_CACHE_DIR")) && d[0])
+    n = snprintf(buf, len, "%s", d);
+  else if ((d = getenv("XDG_CACHE_HOME")) && d[0] == '/') /* the XDG spec ignores relative paths */
+    n = snprintf(buf, len, "%s/cleave", d);
+  else if ((d = getenv("HOME")) && d[0])
+    n = snprintf(buf, len, "%s/.cache/cleave", d);
+  if (n < 0 || (size_t)n >= len) buf[0] = 0;
+}
+
+/* mkdir -p, private to the user where it creates folders. 0 or -1 with errno. */
+static int make_dirs(const char *dir) {
+  char p[1024];
+  if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) return errno = ENAMETOOLONG, -1;
+  for (char *s = p + 1;; s++) {
+    if (*s != '/' && *s) continue;
+    char c = *s;
+    *s = 0;
+    if (mkdir(p, 0700) && errno != EEXIST) return -1;
+    *s = c;
+    if (!c) break;
+  }
+  struct stat st;
+  return stat(p, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : (errno = ENOTDIR, -1);
+}
+
+/* FNV-1a, 64 bits. */
+static uint64_t fnv1a(uint64_t h, const char *s) {
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+  return h;
+}
+
+int cl_calibrate_cached(cleave_ctx *ctx, const char *device, double budget_ms, cl_profile *out, char *path,
+                        size_t path_len) {
+  if (path && path_len) path[0] = 0;
+  if (!ctx || !device || !out || !(budget_ms > 0))
+    return cl_err(ctx, CLEAVE_EINVAL, "cl_calibrate_cached: NULL argument or budget <= 0");
+  const cl_device_iface *dev = cl_device_find(device);
+  if (!dev || dev->kind == CL_DEV_EDGE)
+    return cl_err(ctx, CLEAVE_ENODEVICE, "calibration: no local device named '%s'", device);
+  /* the key: the device (by its own name, whatever alias was given), the threads, and this host */
+  int threads = calib_threads(ctx);
+  char host[256] = "", cpu[200], dir[1024], file[1100], name[CL_PROFILE_NAME_MAX];
+  if (gethostname(host, sizeof host)) snprintf(host, sizeof host, "unknown-host");
+  host[sizeof host - 1] = 0;
+  cpu_description(cpu, sizeof cpu);
+  uint64_t h = fnv1a(fnv1a(fnv1a(0xcbf29ce484222325ull, host), "\n"), cpu);
+  snprintf(name, sizeof name, "%.40s-%.16s", host, dev->name);
+  cache_dir(dir, sizeof dir);
+  if (dir[0] && snprintf(file, sizeof file, "%s/profile-%s-%dt-%08x.json", dir, dev->name, threads,
+                         (unsigned)(h ^ (h >> 32))) >= (int)sizeof file)
+    dir[0] = 0;
+  if (!dir[0]) {
+    cl_log(ctx, CLEAVE_LOG_WARN,
+           "calibration: no cache folder ($CLEAVE_CACHE_DIR, $XDG_CACHE_HOME, $HOME): the "
+           "profile of '%s' is measured and not kept",
+           dev->name);
+    return cl_calibrate(ctx, dev->name, name, budget_ms, out, NULL);
+  }
+  if (path && path_len) snprintf(path, path_len, "%s", file);
+  if (access(file, F_OK) == 0) {
+    int rc = cl_profile_load(ctx, file, out);
+    if (!rc && out->kind == dev->kind && strcmp(out->backend, dev->name) == 0) {
+      cl_log(ctx, CLEAVE_LOG_DEBUG, "calibration: the profile of '%s' from %s", dev->name, file);
+      return 0;
+    }
+    cl_log(ctx, CLEAVE_LOG_WARN, "calibration: ignoring the cached profile %s: %s", file,
+           rc ? cleave_ctx_last_error(ctx) : "it describes another device");
+  }
+  int rc = cl_calibrate(ctx, dev->name, name, budget_ms, out, NULL);
+  if (rc) return rc;
+  /* through a temporary file and a rename, so that a reader never sees half a profile */
+  char tmp[1200];
+  snprintf(tmp, sizeof tmp, "%s.%ld.tmp", file, (long)getpid());
+  if (make_dirs(dir)) {
+    cl_log(ctx, CLEAVE_LOG_WARN, "calibration: cannot create the cache folder %s: %s", dir, strerror(errno));
+  } else if (cl_profile_save(ctx, out, tmp)) {
+    cl_log(ctx, CLEAVE_LOG_WARN, "calibration: cannot write the cache: %s", cleave_ctx_last_error(ctx));
+    remove(tmp);
+  } else if (rename(tmp, file)) {
+    cl_log(ctx, CLEAVE_LOG_WARN, "calibration: cannot rename %s to %s: %s", tmp, file, strerror(errno));
+    remove(tmp);
+  }
+  return 0;
 }

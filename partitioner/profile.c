@@ -226,13 +226,9 @@ out:
   return rc;
 }
 
-int cl_profile_save(cleave_ctx *ctx, const cl_profile *p, const char *path) {
+json_t *cl_profile_json(const cl_profile *p) {
   json_t *root = json_object(), *gf = json_object(), *un = json_array(), *th = json_object();
-  int rc = 0;
-  if (!root || !gf || !un || !th) {
-    rc = cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
-    goto out;
-  }
+  if (!root || !gf || !un || !th) goto fail;
   int bad_set = 0;
   bad_set |= json_object_set_new(root, "name", json_string(p->name));
   bad_set |= json_object_set_new(root, "kind", json_string(kind_names[p->kind]));
@@ -262,16 +258,25 @@ int cl_profile_save(cleave_ctx *ctx, const cl_profile *p, const char *path) {
     bad_set |= json_array_append_new(un, json_string(p->unsupported[i]));
   bad_set |= json_object_set(root, "unsupported", un);
   bad_set |= json_object_set_new(root, "source", json_string(p->source));
-  if (bad_set) {
-    rc = cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
-    goto out;
-  }
-  if (json_dump_file(root, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)))
-    rc = cl_err(ctx, CLEAVE_EIO, "profile %s: cannot write", path);
-out:
+  if (bad_set) goto fail;
+  json_decref(gf);
+  json_decref(un);
+  json_decref(th);
+  return root;
+fail:
   json_decref(root);
   json_decref(gf);
   json_decref(un);
   json_decref(th);
+  return NULL;
+}
+
+int cl_profile_save(cleave_ctx *ctx, const cl_profile *p, const char *path) {
+  json_t *root = cl_profile_json(p);
+  if (!root) return cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
+  int rc = 0;
+  if (json_dump_file(root, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)))
+    rc = cl_err(ctx, CLEAVE_EIO, "profile %s: cannot write", path);
+  json_decref(root);
   return rc;
 }

@@ -70,6 +70,10 @@ int cl_profile_parse(cleave_ctx *ctx, const char *json, size_t len, const char *
 int cl_profile_load(cleave_ctx *ctx, const char *path, cl_profile *out);
 /* Writes p as JSON to path. Returns 0, CLEAVE_EIO or CLEAVE_ENOMEM. */
 int cl_profile_save(cleave_ctx *ctx, const cl_profile *p, const char *path);
+/* p as a jansson object (json_t *, the caller's reference), in the format cl_profile_parse reads; NULL when out of
+ * memory. */
+struct json_t;
+struct json_t *cl_profile_json(const cl_profile *p);
 
 /* The profile a cleave_profile (cleave_profile_load()) holds; NULL for NULL. Owned by p. */
 const cl_profile *cl_profile_of(const cleave_profile *p);

@@ -1,6 +1,8 @@
 /* tests/partitioner: calibration of the cpu device with a short budget, the profile it writes read back through
- * the public API, errors before any measuring, and allocation failures while the micro-models are built. No
- * assertion on speed: only that every figure was measured and that the profile reproduces its measurements. */
+ * the public API, errors before any measuring, allocation failures while the micro-models are built, and the
+ * cache of cl_calibrate_cached (its folder from the environment, its key, reads, rewrites, and failures that are
+ * only warnings). No assertion on speed: only that every figure was measured and that the profile reproduces its
+ * measurements. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +14,9 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include <pthreadpool.h>
+#include <sys/stat.h>
 
 #include "onnx_builder.h"
 #include "partitioner/calibrate.h"
@@ -177,6 +182,153 @@ static void test_failing_allocator(void **state) {
   cleave_options_free(opt);
 }
 
+/* ---- the cache ---- */
+
+typedef struct logs {
+  int warnings;
+  char last[512];
+} logs;
+
+static void log_cb(void *user, cleave_log_level level, const char *msg) {
+  logs *l = user;
+  if (level != CLEAVE_LOG_WARN) return;
+  l->warnings++;
+  snprintf(l->last, sizeof l->last, "%s", msg);
+}
+
+static bool starts_with(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
+
+static void write_text(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+/* One name per host, device and thread count; a profile found there is returned as it is; one that does not load
+ * or describes another device is measured again and rewritten; a cache that cannot be written or found is a
+ * warning. */
+static void test_cached(void **state) {
+  (void)state;
+  logs lg = {0};
+  cleave_options *opt;
+  assert_int_equal(cleave_options_new(&opt), 0);
+  assert_int_equal(cleave_options_set_threads(opt, 1), 0);
+  cleave_options_set_log(opt, log_cb, &lg, CLEAVE_LOG_DEBUG);
+  cleave_ctx *ctx;
+  assert_int_equal(cleave_ctx_new(&ctx, NULL, opt), 0);
+  cleave_options_free(opt);
+  char dir[] = "/tmp/cleave_calib_XXXXXX", cache[96], path[1100], want[128], cmd[160];
+  assert_non_null(mkdtemp(dir));
+  snprintf(cache, sizeof cache, "%s/a/b/cache", dir); /* made as needed */
+  setenv("CLEAVE_CACHE_DIR", cache, 1);
+
+  cl_profile p, q;
+  assert_int_equal(cl_calibrate_cached(ctx, "xnnpack", 20, &p, path, sizeof path), 0); /* an alias: keyed "cpu" */
+  snprintf(want, sizeof want, "%s/profile-cpu-1t-", cache);
+  if (!starts_with(path, want)) fail_msg("cache file %s, want %s<hash>.json", path, want);
+  assert_int_equal(strlen(path), strlen(want) + 8 + 5);
+  assert_string_equal(p.backend, "cpu");
+  assert_int_equal(p.kind, CL_DEV_CPU);
+  assert_int_equal(lg.warnings, 0);
+  struct stat st;
+  assert_int_equal(stat(cache, &st), 0);
+  assert_int_equal(st.st_mode & 0777, 0700);
+  assert_int_equal(cl_profile_load(ctx, path, &q), 0);
+  assert_float_equal(q.gflops[CL_OPC_GEMM], p.gflops[CL_OPC_GEMM], p.gflops[CL_OPC_GEMM] * 1e-5);
+
+  /* read back, not measured: a marker written into the file comes back */
+  snprintf(q.name, sizeof q.name, "from-the-cache");
+  assert_int_equal(cl_profile_save(ctx, &q, path), 0);
+  char again[1100];
+  assert_int_equal(cl_calibrate_cached(ctx, "cpu", 20, &p, again, sizeof again), 0);
+  assert_string_equal(again, path);
+  assert_string_equal(p.name, "from-the-cache");
+
+  /* another thread count is another file: a pool of 2 bound on this thread, as an executor binds its own */
+  void *pool = pthreadpool_create(2);
+  assert_non_null(pool);
+  cl_thread_bind_pool(pool);
+  char two[1100];
+  snprintf(two, sizeof two, "%s", path);
+  char *t = strstr(two, "-1t-");
+  assert_non_null(t);
+  t[1] = '2';
+  assert_int_equal(cl_profile_save(ctx, &q, two), 0); /* seeded, so nothing is measured */
+  assert_int_equal(cl_calibrate_cached(ctx, "cpu", 20, &p, again, sizeof again), 0);
+  cl_thread_bind_pool(NULL);
+  pthreadpool_destroy(pool);
+  assert_string_equal(again, two);
+
+  /* a file that does not load, or that describes another device: measured again and rewritten */
+  write_text(path, "{not json");
+  assert_int_equal(cl_calibrate_cached(ctx, "cpu", 20, &p, NULL, 0), 0);
+  assert_int_equal(lg.warnings, 1);
+  assert_non_null(strstr(lg.last, "ignoring the cached profile"));
+  assert_int_equal(cl_profile_load(ctx, path, &q), 0);
+  assert_string_not_equal(q.name, "from-the-cache");
+  snprintf(q.backend, sizeof q.backend, "ref");
+  snprintf(q.name, sizeof q.name, "from-the-cache");
+  assert_int_equal(cl_profile_save(ctx, &q, path), 0);
+  assert_int_equal(cl_calibrate_cached(ctx, "cpu", 20, &p, NULL, 0), 0);
+  assert_int_equal(lg.warnings, 2);
+  assert_non_null(strstr(lg.last, "another device"));
+  assert_string_not_equal(p.name, "from-the-cache");
+  assert_int_equal(cl_profile_load(ctx, path, &q), 0);
+  assert_string_equal(q.backend, "cpu");
+
+  /* the folder from the environment: XDG_CACHE_HOME (absolute only), else HOME; files seeded so nothing is
+   * measured */
+  const char *base = strrchr(path, '/') + 1;
+  char xdg[128], home[128], seeded[1300];
+  snprintf(xdg, sizeof xdg, "%s/xdg", dir);
+  snprintf(home, sizeof home, "%s/home", dir);
+  unsetenv("CLEAVE_CACHE_DIR");
+  setenv("XDG_CACHE_HOME", xdg, 1);
+  snprintf(cmd, sizeof cmd, "mkdir -p %s/cleave %s/.cache/cleave", xdg, home);
+  assert_int_equal(system(cmd), 0);
+  snprintf(seeded, sizeof seeded, "%s/cleave/%s", xdg, base);
+  snprintf(q.name, sizeof q.name, "in-xdg");
+  assert_int_equal(cl_profile_save(ctx, &q, seeded), 0);
+  assert_int_equal(cl_calibrate_cached(ctx, "cpu", 20, &p, again, sizeof again), 0);
+  assert_string_equal(again, seeded);
+  assert_string_equal(p.name, "in-xdg");
+  setenv("XDG_CACHE_HOME", "relative/cache", 1);
+  setenv("HOME", home, 1);
+  snprintf(seeded, sizeof seeded, "%s/.cache/cleave/%s", home, base);
+  snprintf(q.name, sizeof q.name, "in-home");
+  assert_int_equal(cl_profile_save(ctx, &q, seeded), 0);
+  assert_int_equal(cl_calibrate_cached(ctx, "cpu", 20, &p, again, sizeof again), 0);
+  assert_string_equal(again, seeded);
+  assert_string_equal(p.name, "in-home");
+
+  /* a cache that cannot be made, or no folder at all: measured all the same, with a warning */
+  snprintf(seeded, sizeof seeded, "%s/a-file", dir);
+  write_text(seeded, "x");
+  snprintf(cache, sizeof cache, "%s/a-file/cache", dir);
+  setenv("CLEAVE_CACHE_DIR", cache, 1);
+  int w = lg.warnings;
+  assert_int_equal(cl_calibrate_cached(ctx, "cpu", 20, &p, NULL, 0), 0);
+  assert_int_equal(lg.warnings, w + 1);
+  assert_non_null(strstr(lg.last, "cannot create the cache folder"));
+  unsetenv("CLEAVE_CACHE_DIR");
+  unsetenv("XDG_CACHE_HOME");
+  unsetenv("HOME");
+  assert_int_equal(cl_calibrate_cached(ctx, "cpu", 20, &p, again, sizeof again), 0);
+  assert_string_equal(again, "");
+  assert_int_equal(lg.warnings, w + 2);
+  assert_non_null(strstr(lg.last, "no cache folder"));
+  assert_true(p.gflops[CL_OPC_CONV] > 0);
+
+  /* errors are cl_calibrate's */
+  assert_int_equal(cl_calibrate_cached(ctx, "no-such-device", 20, &p, again, sizeof again), CLEAVE_ENODEVICE);
+  assert_int_equal(cl_calibrate_cached(ctx, "cpu", 0, &p, NULL, 0), CLEAVE_EINVAL);
+  assert_int_equal(cl_calibrate_cached(ctx, NULL, 20, &p, NULL, 0), CLEAVE_EINVAL);
+  cleave_ctx_free(ctx);
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_cpu_short_budget, setup, teardown),
@@ -184,6 +336,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_correction_from_a_run, setup, teardown),
       cmocka_unit_test_setup_teardown(test_errors_before_measuring, setup, teardown),
       cmocka_unit_test(test_failing_allocator),
+      cmocka_unit_test(test_cached),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
