@@ -1,16 +1,21 @@
-/* remote: cleave-gateway's HTTP side: routing, auth, validation, metadata, uploads, metrics, access log. */
+/* remote: cleave-gateway's HTTP side: routing, auth, validation, metadata, uploads, the profile and the probe,
+ * metrics, access log. */
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <pthreadpool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "core/ir/model.h"
 #include "local/device.h"
+#include "partitioner/calibrate.h"
 #include "remote/gateway_impl.h"
 #include "remote/tls.h"
 
 #define SERVER_NAME "cleave-gateway"
+#define PROFILE_PATH "/v2/cleave/profile"
+#define PROBE_PATH "/v2/cleave/probe"
 
 static const double latency_le_s[GW_LATENCY_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                                         0.1,    0.25,  0.5,    1,     2.5,  5,     10};
@@ -309,8 +314,7 @@ static void infer(cl_gateway *gw, const cl_h2_request *req, cl_h2_response *res,
   for (int i = 0; i < meta->n_out; i++) {
     job->out_binary[i] = job->msg.binary_default;
     for (int k = 0; k < job->msg.n_outputs; k++)
-      if (strcmp(job->msg.outputs[k], meta->out_meta[i].name) == 0)
-        job->out_binary[i] = job->msg.output_binary[k];
+      if (strcmp(job->msg.outputs[k], meta->out_meta[i].name) == 0) job->out_binary[i] = job->msg.output_binary[k];
   }
   /* job->pending is set after the job is queued: only the loop reads it, when the job is done, and the loop is
    * here until this returns */
@@ -334,6 +338,14 @@ fail:
   cl_free(ctx, job);
 }
 
+/* W3C Server-Timing: the wait for an executor and the run that answered (the whole batch's, encoding included),
+ * which the client reads into its result (edge_queue_ms, edge_compute_ms). A job that never ran waited until now. */
+static void server_timing(cl_h2_response *res, const cl_job *job) {
+  double ran = job->t_start > 0 ? job->t_end - job->t_start : 0;
+  double queued = (job->t_start > 0 ? job->t_start : cl_now_ms()) - job->t_queued;
+  cl_h2_add_header(res, "server-timing", "queue;dur=%.3f, run;dur=%.3f", queued > 0 ? queued : 0, ran > 0 ? ran : 0);
+}
+
 void gw_job_done(cl_job *job) {
   gw_job *j = (gw_job *)job;
   cl_gateway *gw = j->gw;
@@ -348,6 +360,7 @@ void gw_job_done(cl_job *job) {
   }
   cl_h2_response *res = cl_h2_pending_response(j->pending);
   const cl_h2_request *req = cl_h2_pending_request(j->pending);
+  server_timing(res, &j->job);
   if (j->status == 200) {
     res->status = 200;
     res->body = (char *)j->body;
@@ -456,6 +469,67 @@ static void start_upload(cl_gateway *gw, const cl_h2_request *req, cl_h2_respons
   u->pending = cl_h2_defer(res);
 }
 
+/* ---- the profile and the probe ---- */
+
+/* {"profile": {...}, "load": {"queue": n, "running": n, "wait_ms": x, "executors": n}}; profile null when none. */
+static void profile(cl_gateway *gw, cl_h2_response *res) {
+  int queued, running;
+  double wait;
+  cl_executor_load(gw->exec, &queued, &running, &wait);
+  send_json(gw->ctx, res, 200,
+            json_pack("{s:O?,s:{s:i,s:i,s:f,s:i}}", "profile", gw->profile, "load", "queue", queued, "running",
+                      running, "wait_ms", wait, "executors", gw->cfg.max_concurrency));
+}
+
+/* The body was counted and discarded by the server (body_limit); recv is the time from its headers to its end. */
+static void probe(cl_gateway *gw, const cl_h2_request *req, cl_h2_response *res) {
+  send_json(gw->ctx, res, 200, json_pack("{s:I}", "bytes", (json_int_t)req->body_len));
+  double recv = cl_now_ms() - req->t_begin;
+  cl_h2_add_header(res, "server-timing", "recv;dur=%.3f", recv > 0 ? recv : 0);
+}
+
+/* Measures the backend as one executor runs it (on a pool of an executor's threads, before the executors start,
+ * so that nothing else runs meanwhile), unless the config names a profile. */
+static int load_profile(cl_gateway *gw) {
+  cleave_ctx *ctx = gw->ctx;
+  cl_profile p;
+  if (gw->cfg.profile[0]) {
+    int rc = cl_profile_load(ctx, gw->cfg.profile, &p);
+    if (rc) return rc;
+  } else {
+    int threads = gw_exec_threads(&gw->cfg);
+    void *pool = pthreadpool_create((size_t)threads);
+    char path[1024];
+    double t0 = cl_now_ms();
+    cl_thread_bind_pool(pool);
+    int rc = cl_calibrate_cached(ctx, gw->cfg.backend, CL_GATEWAY_CALIBRATE_MS, &p, path, sizeof path);
+    cl_thread_bind_pool(NULL);
+    if (pool) pthreadpool_destroy(pool);
+    if (rc) {
+      cl_log(ctx, CLEAVE_LOG_WARN, "measuring backend %s failed, so the gateway publishes no profile: %s",
+             gw->cfg.backend, cleave_ctx_last_error(ctx));
+      return 0;
+    }
+    cl_log(ctx, CLEAVE_LOG_INFO,
+           "the published profile: backend %s with %d thread%s, %.0f ms to measure or read (%s)", gw->cfg.backend,
+           threads, threads == 1 ? "" : "s", cl_now_ms() - t0, path[0] ? path : "not cached");
+  }
+  p.kind = CL_DEV_EDGE; /* what the gateway is to its clients, whatever device it runs on */
+  if (!(gw->profile = cl_profile_json(&p))) return cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
+  return 0;
+}
+
+/* The probe's body is counted, never stored, and bounded on its own. */
+static size_t body_limit(void *user, const char *method, const char *path, bool *discard) {
+  cl_gateway *gw = user;
+  size_t n = strcspn(path, "?");
+  if (strcmp(method, "POST") == 0 && n == strlen(PROBE_PATH) && strncmp(path, PROBE_PATH, n) == 0) {
+    *discard = true;
+    return CL_GATEWAY_PROBE_MAX;
+  }
+  return gw->cfg.max_request_bytes;
+}
+
 /* ---- routing ---- */
 
 static bool authorised(cl_gateway *gw, const cl_h2_request *req) {
@@ -522,13 +596,27 @@ static void route(cl_gateway *gw, const cl_h2_request *req, cl_h2_response *res)
       metrics(gw, res);
     return;
   }
+  if (is(path, PROFILE_PATH)) {
+    if (!get)
+      cl_h2_error(ctx, res, 405, "use GET");
+    else
+      profile(gw, res);
+    return;
+  }
+  if (is(path, PROBE_PATH)) {
+    if (!post)
+      cl_h2_error(ctx, res, 405, "use POST with up to 4 MiB of filler as the body");
+    else
+      probe(gw, req, res);
+    return;
+  }
   if (is(path, "/v2")) {
     if (!get)
       cl_h2_error(ctx, res, 405, "use GET");
     else
       send_json(ctx, res, 200,
-                json_pack("{s:s,s:s,s:[s,s]}", "name", SERVER_NAME, "version", cleave_version(), "extensions",
-                          "binary_tensor_data", "partial_offload"));
+                json_pack("{s:s,s:s,s:[s,s,s,s]}", "name", SERVER_NAME, "version", cleave_version(), "extensions",
+                          "binary_tensor_data", "partial_offload", "cleave_profile", "cleave_probe"));
     return;
   }
   char *seg[8];
@@ -605,7 +693,8 @@ int cl_gateway_new(cleave_ctx *ctx, uv_loop_t *loop, const cl_gateway_config *cf
   if (cfg->queue_length < 0 || cfg->max_concurrency < 1 || cfg->max_batch < 1)
     return cl_err(ctx, CLEAVE_EINVAL, "queue_length, max_concurrency and max_batch must be positive");
   if (!cfg->backend[0]) return cl_err(ctx, CLEAVE_EINVAL, "backend '' is not a valid device name");
-  if (!cl_device_find(cfg->backend)) return cl_err(ctx, CLEAVE_ENODEVICE, "backend '%s' is not a device of this build", cfg->backend);
+  if (!cl_device_find(cfg->backend))
+    return cl_err(ctx, CLEAVE_ENODEVICE, "backend '%s' is not a device of this build", cfg->backend);
   cl_gateway *gw = cl_calloc(ctx, 1, sizeof *gw);
   if (!gw) return cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
   gw->ctx = ctx;
@@ -626,12 +715,14 @@ int cl_gateway_new(cleave_ctx *ctx, uv_loop_t *loop, const cl_gateway_config *cf
                       .ca_file = cfg->client_ca[0] ? cfg->client_ca : NULL,
                       .verify_peer = cfg->client_ca[0] != 0};
   if ((rc = cl_tls_ctx_new(ctx, &tc, &gw->tls))) goto fail;
+  if ((rc = load_profile(gw))) goto fail;
   if ((rc = cl_repo_open(ctx, cfg->models[0] ? cfg->models : NULL, &gw->repo))) goto fail;
   if ((rc = gw_exec_start(gw))) goto fail;
   cl_h2_server_config sc = {.host = cfg->host,
                             .port = cfg->port,
                             .tls = gw->tls,
                             .max_body = cfg->max_request_bytes,
+                            .body_limit = body_limit,
                             .handler = handle,
                             .user = gw};
   if ((rc = cl_h2_server_new(ctx, loop, &sc, &gw->srv))) goto fail;
@@ -641,6 +732,7 @@ fail:
   cl_executor_close(gw->exec, false, NULL, NULL);
   cl_repo_free(gw->repo);
   cl_tls_ctx_free(gw->tls);
+  json_decref(gw->profile);
   if (gw->access_log && gw->access_log != stderr) fclose(gw->access_log);
   cl_free(ctx, gw);
   return rc;
@@ -654,6 +746,7 @@ static void on_exec_closed(void *closed_arg) {
   void *arg = gw->done_arg;
   cl_repo_free(gw->repo);
   cl_tls_ctx_free(gw->tls);
+  json_decref(gw->profile);
   if (gw->access_log && gw->access_log != stderr) fclose(gw->access_log);
   cl_free(gw->ctx, gw);
   if (done) done(arg);

@@ -71,6 +71,7 @@ static int apply(cleave_ctx *ctx, cl_gateway_config *cfg, const char *k, const c
   if (strcmp(k, "models") == 0) return set_str(cfg->models, sizeof cfg->models, v);
   if (strcmp(k, "backend") == 0) return set_str(cfg->backend, sizeof cfg->backend, v);
   if (strcmp(k, "access_log") == 0) return set_str(cfg->access_log, sizeof cfg->access_log, v);
+  if (strcmp(k, "profile") == 0) return set_str(cfg->profile, sizeof cfg->profile, v);
   if (strcmp(k, "token") == 0) {
     if (cfg->n_tokens == CL_GATEWAY_MAX_TOKENS || !*v) return -1;
     return set_str(cfg->tokens[cfg->n_tokens++], sizeof cfg->tokens[0], v);

@@ -232,16 +232,19 @@ static void worker_fini(void *user, void *state) {
   cl_free(w->ctx, w);
 }
 
+int gw_exec_threads(const cl_gateway_config *cfg) {
+  if (cfg->threads > 0) return cfg->threads;
+  int n = cfg->max_concurrency > 0 ? cfg->max_concurrency : 1;
+  uv_cpu_info_t *ci;
+  int cores = 1;
+  if (!uv_cpu_info(&ci, &cores)) uv_free_cpu_info(ci, cores);
+  return cores / n > 0 ? cores / n : 1;
+}
+
 int gw_exec_start(cl_gateway *gw) {
   const cl_gateway_config *cfg = &gw->cfg;
   int n = cfg->max_concurrency > 0 ? cfg->max_concurrency : 1;
-  int threads = cfg->threads;
-  if (threads <= 0) {
-    uv_cpu_info_t *ci;
-    int cores = 1;
-    if (!uv_cpu_info(&ci, &cores)) uv_free_cpu_info(ci, cores);
-    threads = cores / n > 0 ? cores / n : 1;
-  }
+  int threads = gw_exec_threads(cfg);
   cl_executor_config xc = {.name = "gateway",
                            .threads = n,
                            .pool_threads = threads,

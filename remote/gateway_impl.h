@@ -65,14 +65,17 @@ struct cl_gateway {
   cl_executor *exec;
   gw_metrics m;
   FILE *access_log;
+  struct json_t *profile; /* the published profile (kind edge); NULL when the measuring failed */
   bool stopping;
   void (*done)(void *);
   void *done_arg;
 };
 
 /* Starts the executors (the shared executor, local/executor.h): cfg.max_concurrency threads, each with its own
- * programs compiled for the backend and, for CPU backends, its own thread pool. */
+ * programs compiled for the backend and, for CPU backends, its own thread pool of gw_exec_threads() threads. */
 int gw_exec_start(cl_gateway *gw);
+/* The threads of one executor's pool: cfg->threads, else the cores divided among the executors (at least 1). */
+int gw_exec_threads(const cl_gateway_config *cfg);
 /* Called on the loop when a job is finished: answers it (or, once the server has closed, only releases it). */
 void gw_job_done(cl_job *job);
 void gw_job_free(cleave_ctx *ctx, gw_job *job);

@@ -17,33 +17,39 @@ typedef struct app {
 } app;
 
 static void usage(FILE *f) {
-  fprintf(f, "usage: cleave-gateway [--config FILE] [options]\n"
-             "\n"
-             "Serves inference over HTTP/2 and TLS with the Open Inference Protocol (KServe v2): whole models, and\n"
-             "any cut of a model for partial offload (the model addressed by its sha256).\n"
-             "\n"
-             "options (they override the config file):\n"
-             "  --config FILE        \"key = value\" lines: listen, cert, key, client_ca, token, models, backend,\n"
-             "                       max_concurrency, threads, queue_length, max_request_bytes, batch_window_ms,\n"
-             "                       max_batch, allow_upload, access_log (deploy/cleave-gateway.conf explains them)\n"
-             "  --listen HOST:PORT   numeric address and port to listen on (port 0: any free port)\n"
-             "  --cert FILE          server certificate chain (PEM)\n"
-             "  --key FILE           its private key (PEM)\n"
-             "  --client-ca FILE     require client certificates signed by these CAs (mTLS)\n"
-             "  --models DIR         model repository, DIR/<model>/<version>/model.onnx\n"
-             "  --backend NAME       device to run on: cpu or xnnpack (default), gpu or vulkan, ref\n"
-             "  --token TOKEN        require \"Authorization: Bearer TOKEN\" (repeatable)\n"
-             "  --access-log FILE    one line per request (\"-\": stderr)\n"
-             "  -h, --help           this text\n"
-             "\n"
-             "When it is ready it prints \"listening on HOST:PORT\". SIGTERM or SIGINT stops accepting, answers\n"
-             "what is queued or running, and exits 0.\n"
-             "\n"
-             "examples:\n"
-             "  cleave-gateway --listen 127.0.0.1:8443 --cert server.pem --key server.key --models models/\n"
-             "  cleave-gateway --config /etc/cleave/gateway.conf\n"
-             "\n"
-             "exit codes: 0 after a clean shutdown, 1 the server could not start, 2 bad arguments\n");
+  fprintf(f,
+          "usage: cleave-gateway [--config FILE] [options]\n"
+          "\n"
+          "Serves inference over HTTP/2 and TLS with the Open Inference Protocol (KServe v2): whole models, and\n"
+          "any cut of a model for partial offload (the model addressed by its sha256).\n"
+          "\n"
+          "options (they override the config file):\n"
+          "  --config FILE        \"key = value\" lines: listen, cert, key, client_ca, token, models, backend,\n"
+          "                       max_concurrency, threads, queue_length, max_request_bytes, batch_window_ms,\n"
+          "                       max_batch, allow_upload, access_log, profile (deploy/cleave-gateway.conf\n"
+          "                       explains them)\n"
+          "  --listen HOST:PORT   numeric address and port to listen on (port 0: any free port)\n"
+          "  --cert FILE          server certificate chain (PEM)\n"
+          "  --key FILE           its private key (PEM)\n"
+          "  --client-ca FILE     require client certificates signed by these CAs (mTLS)\n"
+          "  --models DIR         model repository, DIR/<model>/<version>/model.onnx\n"
+          "  --backend NAME       device to run on: cpu or xnnpack (default), gpu or vulkan, ref\n"
+          "  --token TOKEN        require \"Authorization: Bearer TOKEN\" (repeatable)\n"
+          "  --access-log FILE    one line per request (\"-\": stderr)\n"
+          "  --profile FILE       the device profile (JSON) to publish at GET /v2/cleave/profile; without one the\n"
+          "                       backend is measured once at start (about 1 s, then cached in\n"
+          "                       $CLEAVE_CACHE_DIR, else $XDG_CACHE_HOME/cleave or ~/.cache/cleave)\n"
+          "  -h, --help           this text\n"
+          "\n"
+          "When it is ready it prints \"listening on HOST:PORT\". SIGTERM or SIGINT stops accepting, answers\n"
+          "what is queued or running, and exits 0.\n"
+          "\n"
+          "examples:\n"
+          "  cleave-gateway --listen 127.0.0.1:8443 --cert server.pem --key server.key --models models/\n"
+          "  cleave-gateway --config /etc/cleave/gateway.conf --profile /etc/cleave/edge-profile.json\n"
+          "  cleave-gateway --config /etc/cleave/gateway.conf\n"
+          "\n"
+          "exit codes: 0 after a clean shutdown, 1 the server could not start, 2 bad arguments\n");
 }
 
 static void on_gateway_closed(void *arg) {
@@ -86,6 +92,7 @@ int main(int argc, char **argv) {
                                        {"backend", required_argument, NULL, 'b'},
                                        {"token", required_argument, NULL, 't'},
                                        {"access-log", required_argument, NULL, 'L'},
+                                       {"profile", required_argument, NULL, 'p'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
   signal(SIGPIPE, SIG_IGN);
@@ -147,6 +154,7 @@ int main(int argc, char **argv) {
     case 'm': status = copy_arg(cfg.models, sizeof cfg.models, optarg, "--models"); break;
     case 'b': status = copy_arg(cfg.backend, sizeof cfg.backend, optarg, "--backend"); break;
     case 'L': status = copy_arg(cfg.access_log, sizeof cfg.access_log, optarg, "--access-log"); break;
+    case 'p': status = copy_arg(cfg.profile, sizeof cfg.profile, optarg, "--profile"); break;
     case 't':
       if (!tokens_from_flags) cfg.n_tokens = 0; /* flags replace the file's tokens */
       tokens_from_flags = true;

@@ -25,6 +25,8 @@ if [ ! -x "$bin" ]; then
 fi
 
 tmp=$(mktemp -d)
+# a gateway without a profile measures its backend at start and caches the figures: here, once per script
+export CLEAVE_CACHE_DIR="$tmp/cache"
 gw_pid=
 bg_pids=()
 # shellcheck disable=SC2317 # run by the EXIT trap

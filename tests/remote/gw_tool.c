@@ -11,15 +11,22 @@
  *   gw_tool forward RESPONSE HEADER_LEN OUT [--output NAME]...
  *     Turns a response into the next request: its outputs become binary inputs (the second half of a partial
  *     offload). Prints the new JSON header's length.
+ *   gw_tool profile RESPONSE [OUT.json]
+ *     Checks an answer of GET /v2/cleave/profile: its "profile" must parse as a device profile (cl_profile_parse)
+ *     and its "load" hold queue, running, wait_ms and executors. Prints "name kind queue running wait_ms
+ *     executors" and writes the profile to OUT.json when given.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "cleave.h"
 #include "core/ir/tensor.h"
 #include "npy.h"
 #include "onnx_builder.h"
+#include "partitioner/profile.h"
 #include "remote/oip.h"
 
 static int usage(void) {
@@ -27,7 +34,8 @@ static int usage(void) {
                   " [--output NAME]...\n"
                   "       gw_tool check RESPONSE HEADER_LEN NAME EXPECT.npy TOLERANCE\n"
                   "       gw_tool forward RESPONSE HEADER_LEN OUT [--output NAME]...\n"
-                  "       gw_tool model add1|sum OUT.onnx\n");
+                  "       gw_tool model add1|sum OUT.onnx\n"
+                  "       gw_tool profile RESPONSE [OUT.json]\n");
   return 2;
 }
 
@@ -210,6 +218,40 @@ static int model(const char *kind, const char *out) {
   return rc;
 }
 
+static int profile(const char *in, const char *out, cleave_ctx *ctx) {
+  json_error_t e;
+  json_t *root = json_load_file(in, JSON_REJECT_DUPLICATES, &e), *load = json_object_get(root, "load");
+  json_t *p = json_object_get(root, "profile");
+  int rc = 1;
+  char *text = p ? json_dumps(p, JSON_COMPACT) : NULL;
+  cl_profile prof;
+  if (!root) {
+    fprintf(stderr, "gw_tool: %s: %s\n", in, e.text);
+  } else if (!text) {
+    fprintf(stderr, "gw_tool: %s has no \"profile\"\n", in);
+  } else if (cl_profile_parse(ctx, text, strlen(text), in, &prof)) {
+    fprintf(stderr, "gw_tool: %s\n", cleave_ctx_last_error(ctx));
+  } else if (!json_is_object(load) || json_object_size(load) != 4 ||
+             !json_is_integer(json_object_get(load, "queue")) || !json_is_integer(json_object_get(load, "running")) ||
+             !json_is_number(json_object_get(load, "wait_ms")) ||
+             !json_is_integer(json_object_get(load, "executors"))) {
+    fprintf(stderr, "gw_tool: %s: \"load\" is not {queue, running, wait_ms, executors}\n", in);
+  } else if (out && cl_profile_save(ctx, &prof, out)) {
+    fprintf(stderr, "gw_tool: %s\n", cleave_ctx_last_error(ctx));
+  } else {
+    static const char *const kinds[] = {"cpu", "gpu", "npu", "edge"};
+    printf("%s %s %lld %lld %g %lld\n", prof.name, kinds[prof.kind],
+           (long long)json_integer_value(json_object_get(load, "queue")),
+           (long long)json_integer_value(json_object_get(load, "running")),
+           json_number_value(json_object_get(load, "wait_ms")),
+           (long long)json_integer_value(json_object_get(load, "executors")));
+    rc = 0;
+  }
+  free(text);
+  json_decref(root);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   cleave_ctx *ctx;
   if (cleave_ctx_new(&ctx, NULL, NULL)) return 1;
@@ -222,6 +264,8 @@ int main(int argc, char **argv) {
     rc = model(argv[2], argv[3]);
   else if (argc >= 5 && strcmp(argv[1], "forward") == 0)
     rc = forward(argc - 2, argv + 2, ctx);
+  else if ((argc == 3 || argc == 4) && strcmp(argv[1], "profile") == 0)
+    rc = profile(argv[2], argc == 4 ? argv[3] : NULL, ctx);
   else
     rc = usage();
   cleave_ctx_free(ctx);

@@ -3,7 +3,9 @@
 # JSON and binary-extension infer with curl and nghttp checked against ONNX Runtime's output, partial offload in
 # two requests through an intermediate tensor, model metadata, bearer tokens, mTLS, uploads by sha256, every kind
 # of bad input (each answered with its 4xx and a JSON error while the gateway keeps serving), a full queue
-# answered 503 with Retry-After, /metrics, the access log, and a drain on SIGTERM that answers what is in flight.
+# answered 503 with Retry-After, /metrics, the access log, and a drain on SIGTERM that answers what is in flight;
+# Server-Timing on infer answers, the published profile (measured, or from a file) that the planner accepts, and
+# the bandwidth probe with its 4 MiB bound.
 # Usage: test_gateway_infer.sh BIN_DIR SOURCE_DIR   (models from $CLEAVE_MODELS)
 set -euo pipefail
 
@@ -13,6 +15,7 @@ if [ $# -ne 2 ]; then
 fi
 bin="$1/cleave-gateway"
 tool="$1/gw_tool"
+sim="$1/cleave-sim"
 src="$2"
 
 # shellcheck source=gw_lib.sh
@@ -94,6 +97,54 @@ bad "wrong token" 401 'bearer token' /v2/models/cls -H "authorization: Bearer no
 if [ "$(header www-authenticate "$tmp/bad.head")" = "Bearer" ]; then pass "401 carries WWW-Authenticate: Bearer"; else fail "401 carries WWW-Authenticate: Bearer" "$(cat "$tmp/head")"; fi
 req "health needs no token" 200 /v2/health/ready && pass "health needs no token"
 
+# 1b. The profile (measured at start: no profile in gw.conf) and the live load; the planner takes it as an edge.
+if req "GET /v2/cleave/profile" 200 /v2/cleave/profile "${auth[@]}"; then
+  if got=$("$tool" profile "$tmp/body" "$tmp/edge.json" 2>&1) && [[ $got =~ ^[^\ ]+\ edge\ 0\ 0\ [0-9.e+-]+\ 2$ ]]; then
+    pass "profile parses as an edge profile, load queue 0, running 0, 2 executors ($got)"
+  else
+    fail "profile parses as an edge profile" "$got: $(head -c 300 "$tmp/body")"
+  fi
+  if grep -q '"backend":"cpu"' "$tmp/body" && grep -q 'Measured by cleave_calibrate' "$tmp/body"; then
+    pass "the profile was measured on backend cpu"
+  else
+    fail "the profile was measured on backend cpu" "$(head -c 300 "$tmp/body")"
+  fi
+  if ls "$CLEAVE_CACHE_DIR"/profile-cpu-*t-*.json >/dev/null 2>&1; then
+    pass "the measured profile is cached ($(basename "$CLEAVE_CACHE_DIR"/profile-cpu-*))"
+  else
+    fail "the measured profile is cached" "$(ls -la "$CLEAVE_CACHE_DIR" 2>&1)"
+  fi
+  if "$sim" plan "$cls_onnx" --shape x=1x3x48x192 --allow-input-offload \
+    --device-profile "$src/partitioner/profiles/lowend-cpu.json" --edge-profile "$tmp/edge.json" >"$tmp/plan.json" \
+    2>"$tmp/err" && grep -q '"edge"' "$tmp/plan.json"; then
+    pass "cleave-sim plan --edge-profile takes the published profile"
+  else
+    fail "cleave-sim plan --edge-profile takes the published profile" "$(head -c 300 "$tmp/err")"
+  fi
+fi
+bad "profile without a token" 401 'bearer token' /v2/cleave/profile
+bad "profile by POST" 405 'GET' /v2/cleave/profile "${auth[@]}" --data x
+
+# 1c. The probe: a body read and discarded, counted in the answer, with Server-Timing; 4 MiB at most, refused from
+# Content-Length (curl sends one) and while receiving (a streamed upload without one).
+head -c 262144 /dev/urandom >"$tmp/probe256k"
+if req "probe of 256 KiB" 200 /v2/cleave/probe "${auth[@]}" --data-binary "@$tmp/probe256k"; then
+  st=$(header server-timing)
+  if [ "$(cat "$tmp/body")" = '{"bytes":262144}' ] && [[ $st =~ ^recv\;dur=[0-9.]+$ ]]; then
+    pass "probe of 256 KiB answered {\"bytes\":262144}, server-timing '$st'"
+  else
+    fail "probe of 256 KiB" "body $(head -c 100 "$tmp/body"), server-timing '$st'"
+  fi
+fi
+head -c 4194304 /dev/zero >"$tmp/probe4m"
+req "probe of 4 MiB" 200 /v2/cleave/probe "${auth[@]}" --data-binary "@$tmp/probe4m" &&
+  if [ "$(cat "$tmp/body")" = '{"bytes":4194304}' ]; then pass "probe of 4 MiB (the limit) answered"; else fail "probe of 4 MiB" "$(head -c 100 "$tmp/body")"; fi
+head -c 4194305 /dev/zero >"$tmp/probe4m1"
+bad "probe over 4 MiB (Content-Length)" 413 'limit' /v2/cleave/probe "${auth[@]}" --data-binary "@$tmp/probe4m1"
+bad "probe over 4 MiB (streamed)" 413 'limit' /v2/cleave/probe "${auth[@]}" -X POST -T - <"$tmp/probe4m1"
+bad "probe without a token" 401 'bearer token' /v2/cleave/probe --data-binary "@$tmp/probe256k"
+bad "probe by GET" 405 'POST' /v2/cleave/probe "${auth[@]}"
+
 # 2. JSON infer with curl, against ONNX Runtime's output for the same input (seed 3).
 "$tool" body "$tmp/json.req" --name x --shape 1x3x48x192 --seed 3 >/dev/null
 if req "curl JSON infer" 200 "$infer_path" "${auth[@]}" -H 'content-type: application/json' \
@@ -105,6 +156,12 @@ if req "curl JSON infer" 200 "$infer_path" "${auth[@]}" -H 'content-type: applic
   fi
   hint=$(header cleave-load)
   if [[ $hint =~ ^queue=[0-9]+\;\ running=[0-9]+\;\ wait-ms=[0-9.]+$ ]]; then pass "load hint '$hint'"; else fail "load hint header" "'$hint'"; fi
+  st=$(header server-timing)
+  if [[ $st =~ ^queue\;dur=[0-9]+\.[0-9]{3},\ run\;dur=([0-9]+\.[0-9]{3})$ ]] && [ "${BASH_REMATCH[1]}" != 0.000 ]; then
+    pass "server-timing '$st'"
+  else
+    fail "server-timing header on the infer answer" "'$st'"
+  fi
 fi
 
 # 3. Binary extension both ways with curl.
@@ -258,13 +315,31 @@ no_sanitizer_reports
 
 # 10. A full queue: one executor, no queue, no batching; 24 streams at once on one nghttp connection: some get
 # 503 with Retry-After and a JSON error, the others 200.
+# (A profile named in the config is published as it is, its kind set to edge; one that does not load stops the
+# gateway at start.)
 cat >"$tmp/tight.conf" <<EOF
 models = $tmp/models
 max_concurrency = 1
 queue_length = 0
 batch_window_ms = 0
+profile = $src/partitioner/profiles/pixel7-cpu.json
 EOF
+rc=0
+"$bin" --listen 127.0.0.1:0 --cert "$tmp/server.pem" --key "$tmp/server.key" --config "$tmp/tight.conf" \
+  --profile "$tmp/no-such-profile.json" >"$tmp/out" 2>"$tmp/err" </dev/null || rc=$?
+if [ "$rc" -eq 1 ] && grep -q "no-such-profile.json" "$tmp/err"; then
+  pass "--profile with a missing file: exit 1 naming it"
+else
+  fail "--profile with a missing file" "exit $rc: $(head -c 300 "$tmp/err")"
+fi
 start_gateway --config "$tmp/tight.conf"
+if req "GET /v2/cleave/profile (from the config's file)" 200 /v2/cleave/profile; then
+  if got=$("$tool" profile "$tmp/body" 2>&1) && [[ $got =~ ^pixel7-cpu\ edge\ 0\ 0\ [0-9.e+-]+\ 1$ ]]; then
+    pass "profile = FILE published with kind edge, 1 executor ($got)"
+  else
+    fail "profile = FILE published with kind edge" "$got: $(head -c 300 "$tmp/body")"
+  fi
+fi
 rc=0
 timeout 30 nghttp -v -m 24 -H "inference-header-content-length: $hlen" -d "$tmp/bin.req" \
   "https://127.0.0.1:$port$infer_path" >"$tmp/q.out" 2>&1 || rc=$?
@@ -272,11 +347,12 @@ n503=$(grep -ac ':status: 503' "$tmp/q.out" || true)
 n200=$(grep -ac ':status: 200' "$tmp/q.out" || true)
 nretry=$(grep -acE 'retry-after: [0-9]+' "$tmp/q.out" || true)
 nerr=$(grep -ac '"error":"the gateway' "$tmp/q.out" || true)
+ntiming=$(grep -acE 'server-timing: queue;dur=[0-9.]+, run;dur=[0-9.]+' "$tmp/q.out" || true)
 if [ "$n503" -ge 1 ] && [ "$n200" -ge 1 ] && [ $((n503 + n200)) -eq 24 ] && [ "$nretry" -eq "$n503" ] &&
-  [ "$nerr" -eq "$n503" ]; then
-  pass "full queue: $n200 x 200, $n503 x 503 each with Retry-After and a JSON error"
+  [ "$nerr" -eq "$n503" ] && [ "$ntiming" -eq "$n200" ]; then
+  pass "full queue: $n200 x 200 (each with Server-Timing), $n503 x 503 each with Retry-After and a JSON error"
 else
-  fail "full queue" "nghttp exit $rc: 200 x $n200, 503 x $n503, retry-after x $nretry, errors x $nerr"
+  fail "full queue" "nghttp exit $rc: 200 x $n200, 503 x $n503, retry-after x $nretry, errors x $nerr, server-timing x $ntiming"
 fi
 still_serving "a full queue"
 
