@@ -1,15 +1,18 @@
-/* remote: edges (include/cleave/edge.h): Open Inference Protocol requests over the HTTP/2 client. */
+/* remote: edges (include/cleave/edge.h): Open Inference Protocol requests over the HTTP/2 client, and what the
+ * engine asks of a cleave gateway beyond them (remote/edge_impl.h). */
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cleave/edge.h"
 #include "core/ir/model.h"
 #include "core/ir/result.h"
+#include "remote/edge_impl.h"
 #include "remote/h2_client.h"
 #include "remote/oip.h"
+
+#define PROBE_MAX_BYTES ((size_t)4 << 20) /* the gateway's limit on a probe's body */
 
 struct cleave_edge_options {
   char *ca, *cert, *key, *token;
@@ -19,6 +22,7 @@ struct cleave_edge_options {
 
 struct cleave_edge {
   cleave_ctx *ctx;
+  uv_loop_t *loop; /* the context's: the host's, or its own */
   cl_h2_client *c;
   char *url;
   int timeout_ms;
@@ -125,7 +129,8 @@ void cleave_edge_options_set_upload(cleave_edge_options *o, int on) {
 int cleave_edge_new(cleave_ctx *ctx, const char *url, const cleave_edge_options *opt, cleave_edge **out) {
   if (!ctx || !url || !out) return cl_err(ctx, CLEAVE_EINVAL, "cleave_edge_new: NULL argument");
   *out = NULL;
-  if (!ctx->loop) return cl_err(ctx, CLEAVE_EINVAL, "an edge needs a context made with a uv loop");
+  uv_loop_t *loop = cl_ctx_loop(ctx);
+  if (!loop) return cl_err(ctx, CLEAVE_ENOMEM, "out of memory creating the context's loop");
   cleave_edge_options defaults = {
       .timeout_ms = 30000, .max_connections = 2, .health_ms = 5000, .ping_ms = 2000, .upload = 1};
   if (!opt) opt = &defaults;
@@ -135,6 +140,7 @@ int cleave_edge_new(cleave_ctx *ctx, const char *url, const cleave_edge_options 
     return cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
   }
   e->ctx = ctx;
+  e->loop = loop;
   e->timeout_ms = opt->timeout_ms;
   e->upload = opt->upload;
   cl_h2_client_config cfg = {.url = url,
@@ -146,7 +152,7 @@ int cleave_edge_new(cleave_ctx *ctx, const char *url, const cleave_edge_options 
                              .connect_timeout_ms = 5000,
                              .health_interval_ms = opt->health_ms,
                              .ping_interval_ms = opt->ping_ms};
-  int rc = cl_h2_client_new(ctx, ctx->loop, &cfg, &e->c);
+  int rc = cl_h2_client_new(ctx, loop, &cfg, &e->c);
   if (rc) {
     cl_free(ctx, e->url);
     cl_free(ctx, e);
@@ -277,6 +283,11 @@ static void on_infer_reply(void *user, int err, const cl_h2_reply *rep) {
   cleave_result *res = NULL;
   rc = cl_result_from_tensors(e->ctx, m.tensors, m.n_tensors, cl_now_ms() - r->t0, &res);
   cl_oip_message_release(e->ctx, &m);
+  if (res) { /* what the gateway says of its queue and its run (absent on other servers: -1) */
+    const char *st = cl_h2_header_find(rep->headers, rep->n_headers, "server-timing");
+    res->edge_queue_ms = cl_h2_server_timing(st, "queue");
+    res->edge_compute_ms = cl_h2_server_timing(st, "run");
+  }
   finish(r, rc, res);
 }
 
@@ -367,7 +378,7 @@ static void start_upload(cleave_edge_req *r) {
   r->work.data = r;
   e->n_work++;
   /* the model file may be large: it is read on the thread pool, not the loop */
-  if (uv_queue_work(e->ctx->loop, &r->work, read_model, after_read_model)) {
+  if (uv_queue_work(e->loop, &r->work, read_model, after_read_model)) {
     e->n_work--;
     finish(r, cl_err(e->ctx, CLEAVE_ENOMEM, "cannot queue the model upload"), NULL);
   }
@@ -451,4 +462,89 @@ void cleave_edge_cancel(cleave_edge_req *r) {
   r->canceled = true;
   if (r->call) cl_h2_call_cancel(r->call); /* the callback follows with CLEAVE_ECANCELED */
   /* an upload reading its file finishes as canceled when the read is done */
+}
+
+/* ---- for the engine (remote/edge_impl.h) ---- */
+
+const char *cl_edge_url(const cleave_edge *e) { return e ? e->url : NULL; }
+
+typedef struct edge_call {
+  cleave_edge *e;
+  cl_edge_get_cb get;
+  cl_edge_probe_cb probe;
+  void *user;
+  void *body; /* a probe's filler */
+  double t0;
+} edge_call;
+
+static void on_get_reply(void *user, int err, const cl_h2_reply *rep) {
+  edge_call *k = user;
+  cleave_ctx *ctx = k->e->ctx;
+  if (err)
+    k->get(k->user, err, 0, NULL, 0);
+  else
+    k->get(k->user, 0, rep->status, (const char *)rep->body, rep->body_len);
+  cl_free(ctx, k);
+}
+
+static bool get_path_ok(const char *p) {
+  if (!p || p[0] != '/' || strlen(p) > 1024) return false;
+  for (; *p; p++)
+    if ((unsigned char)*p <= ' ' || *p == 0x7f) return false;
+  return true;
+}
+
+int cl_edge_get(cleave_edge *e, const char *path, int timeout_ms, cl_edge_get_cb cb, void *user) {
+  if (!e) return CLEAVE_EINVAL;
+  if (e->closing) return cl_err(e->ctx, CLEAVE_EINVAL, "the edge is closing");
+  if (!cb || !get_path_ok(path))
+    return cl_err(e->ctx, CLEAVE_EINVAL, "edge GET: a callback and a path of 1-1024 visible characters from '/'");
+  edge_call *k = cl_calloc(e->ctx, 1, sizeof *k);
+  if (!k) return cl_err(e->ctx, CLEAVE_ENOMEM, "out of memory");
+  *k = (edge_call){.e = e, .get = cb, .user = user};
+  struct cl_h2_client_request q = {
+      .method = "GET", .path = path, .timeout_ms = timeout_ms < 0 ? e->timeout_ms : timeout_ms};
+  int rc = cl_h2_client_request(e->c, &q, on_get_reply, k, NULL);
+  if (rc) cl_free(e->ctx, k);
+  return rc;
+}
+
+static void on_probe_reply(void *user, int err, const cl_h2_reply *rep) {
+  edge_call *k = user;
+  cleave_edge *e = k->e;
+  double ms = cl_now_ms() - k->t0;
+  if (!err && rep->status != 200) err = status_error(e, rep, "the probe");
+  k->probe(k->user, err, err ? 0 : ms);
+  cl_free(e->ctx, k->body);
+  cl_free(e->ctx, k);
+}
+
+int cl_edge_probe(cleave_edge *e, size_t bytes, int timeout_ms, cl_edge_probe_cb cb, void *user) {
+  if (!e) return CLEAVE_EINVAL;
+  if (e->closing) return cl_err(e->ctx, CLEAVE_EINVAL, "the edge is closing");
+  if (!cb || bytes > PROBE_MAX_BYTES)
+    return cl_err(e->ctx, CLEAVE_EINVAL, "edge probe: a callback and at most %zu bytes are needed", PROBE_MAX_BYTES);
+  edge_call *k = cl_calloc(e->ctx, 1, sizeof *k);
+  if (!k || (bytes && !(k->body = cl_calloc(e->ctx, 1, bytes)))) {
+    cl_free(e->ctx, k);
+    return cl_err(e->ctx, CLEAVE_ENOMEM, "out of memory");
+  }
+  k->e = e;
+  k->probe = cb;
+  k->user = user;
+  cl_h2_header hs[1] = {{"content-type", "application/octet-stream"}};
+  struct cl_h2_client_request q = {.method = "POST",
+                                   .path = "/v2/cleave/probe",
+                                   .headers = hs,
+                                   .n_headers = 1,
+                                   .body = k->body,
+                                   .body_len = bytes,
+                                   .timeout_ms = timeout_ms < 0 ? e->timeout_ms : timeout_ms};
+  k->t0 = cl_now_ms();
+  int rc = cl_h2_client_request(e->c, &q, on_probe_reply, k, NULL);
+  if (rc) {
+    cl_free(e->ctx, k->body);
+    cl_free(e->ctx, k);
+  }
+  return rc;
 }

@@ -5,8 +5,10 @@
  * OpenVINO Model Server, cleave-gateway) runs whole models by name; cleave-gateway also runs any cut of a model
  * addressed by its content hash (partial offload), and accepts the model by upload when it lacks it.
  *
- * Everything here is asynchronous and runs on the loop given to cleave_ctx_new(): calls are made on the loop's
- * thread and callbacks arrive there. */
+ * Everything here is asynchronous and runs on the context's loop: the one given to cleave_ctx_new(), or, for a
+ * context made without one, a loop the context owns, which turns only while one of the library's synchronous calls
+ * drives it (callbacks then arrive during such a call, on its thread). Calls are made on the loop's thread (for an
+ * own loop, the thread that drives the context) and callbacks arrive there. */
 #ifndef CLEAVE_EDGE_H
 #define CLEAVE_EDGE_H
 
@@ -45,9 +47,9 @@ CLEAVE_API void cleave_edge_options_set_upload(cleave_edge_options *o, int on);
 
 typedef struct cleave_edge cleave_edge;
 
-/* Creates an edge for url ("https://host[:port]"). No connection is made before the first request or probe.
- * ctx must have a loop. opt may be NULL. Errors: CLEAVE_EINVAL (url, no loop), CLEAVE_EIO (certificate files),
- * CLEAVE_ENOMEM. */
+/* Creates an edge for url ("https://host[:port]") on the context's loop (the host's, else the context's own, created
+ * here if need be). No connection is made before the first request or probe. opt may be NULL; it is copied and
+ * not kept. Errors: CLEAVE_EINVAL (url), CLEAVE_EIO (certificate files), CLEAVE_ENOMEM. */
 CLEAVE_API int cleave_edge_new(cleave_ctx *ctx, const char *url, const cleave_edge_options *opt, cleave_edge **out);
 /* Fails every request in flight with CLEAVE_ECANCELED (their callbacks run first), closes the connections, frees
  * the edge and then calls done(arg) on the loop. done may be NULL. */
