@@ -1,6 +1,7 @@
 /* core: the public context: the ground part (core/ir/ctx.c) with what the layers above hang on it. */
 #include <string.h>
 
+#include "core/engine.h"
 #include "core/ir/ctx.h"
 #include "local/device.h"
 #include "local/ref/ref.h"
@@ -29,6 +30,7 @@ int cleave_ctx_new(cleave_ctx **out, struct uv_loop_s *loop, const cleave_option
 
 void cleave_ctx_free(cleave_ctx *ctx) {
   if (!ctx) return;
+  cl_engine_free(ctx);
   cl_free(ctx, ctx->policy);
   cl_ctx_fini(ctx);
   cleave_allocator a = ctx->alloc;

@@ -143,6 +143,59 @@ CLEAVE_API void cleave_session_options_set_profiling(cleave_session_options *opt
 CLEAVE_API int cleave_session_options_set_inputs(cleave_session_options *opt, const char *const *names, int n);
 CLEAVE_API int cleave_session_options_set_outputs(cleave_session_options *opt, const char *const *names, int n);
 
+/* ---- hybrid sessions: options ------------------------------------------------------------------------- */
+
+/* A session is hybrid when its options name several devices (cleave_session_options_set_devices) or add an edge:
+ * its model is then planned across them by the cost model (partitioner), replanned as conditions change, and run
+ * segment by segment, each on its device or edge (cleave_run). A session with one device and no edge runs
+ * the whole model (or its cut) on that device, as before. Hybrid sessions run the whole model: the cut options
+ * above must not be set. */
+
+/* The local devices a hybrid session may use, by name (as cleave_session_options_set_device). The first is the
+ * home device: the inputs come from it, the outputs arrive on it, and segments fall back to it when the edge
+ * fails (to "cpu" when the home device cannot run one). Default: the device of set_device, else "cpu". The names are
+ * copied. Returns 0, CLEAVE_EINVAL (n < 1 or more than 7, an empty name) or CLEAVE_ENOMEM. */
+CLEAVE_API int cleave_session_options_set_devices(cleave_session_options *opt, const char *const *names, int n);
+/* Adds an edge the session may offload to (at most 8). The edge must be a cleave gateway (partial offload names
+ * the model by its sha256; the gateway is sent the model when it lacks it), made on the same context, and must
+ * outlive the session. profile: the edge's device profile (cleave_profile_load), used in place; NULL: the session
+ * asks the gateway for it (GET /v2/cleave/profile) and plans without the edge until it has it. Returns 0 or
+ * CLEAVE_EINVAL. */
+CLEAVE_API int cleave_session_options_add_edge(cleave_session_options *opt, cleave_edge *edge,
+                                               const struct cleave_profile *profile);
+/* The profile a local device is planned with (used in place: it must outlive the session). Without one, the device
+ * is measured once on first use (cleave_calibrate, about a second) and the figures are kept in the cache folder
+ * ($CLEAVE_CACHE_DIR, else $XDG_CACHE_HOME/cleave, else ~/.cache/cleave) for the next sessions and processes.
+ * Returns 0, CLEAVE_EINVAL or CLEAVE_ENOMEM. */
+CLEAVE_API int cleave_session_options_set_profile(cleave_session_options *opt, const char *device,
+                                                  const struct cleave_profile *profile);
+/* Where the session's work may run; overrides the context's mode (cleave_policy_set_mode) for this session.
+ * Returns 0 or CLEAVE_EINVAL. */
+CLEAVE_API int cleave_session_options_set_mode(cleave_session_options *opt, cleave_mode mode);
+/* The weights the planner minimises w_latency * ms + w_energy * mJ + w_cost * cost with, instead of the policy's
+ * (which still derates devices and forbids the edge when offline). All must be >= 0 and one > 0. Returns 0 or
+ * CLEAVE_EINVAL. */
+CLEAVE_API int cleave_session_options_set_weights(cleave_session_options *opt, double w_latency, double w_energy,
+                                                  double w_cost);
+/* A deadline for each run in ms (0: none, the default). It does not fail a late run: it bounds how long a run
+ * waits for the edge before the work is hedged on the device (see cleave_run), and edge requests time out at
+ * twice it. Returns 0 or CLEAVE_EINVAL. */
+CLEAVE_API int cleave_session_options_set_deadline_ms(cleave_session_options *opt, double ms);
+/* Privacy pins: tensors that never leave the device (the name is copied; at most 64). The model's own inputs are
+ * pinned unless cleave_session_options_set_offload_inputs(opt, 1). Returns 0, CLEAVE_EINVAL, CLEAVE_ELIMIT or
+ * CLEAVE_ENOMEM; an unknown name fails at session creation with CLEAVE_ENOTFOUND. */
+CLEAVE_API int cleave_session_options_pin(cleave_session_options *opt, const char *tensor);
+/* Whether the model's inputs may be sent to the edge as they are (default 0: they stay on the device, so the edge
+ * only ever sees intermediate tensors). */
+CLEAVE_API void cleave_session_options_set_offload_inputs(cleave_session_options *opt, int on);
+/* Runs a session may have in flight at once (default 256, at most 65536); cleave_run beyond it returns
+ * CLEAVE_EBUSY. Returns 0 or CLEAVE_EINVAL. */
+CLEAVE_API int cleave_session_options_set_max_in_flight(cleave_session_options *opt, int n);
+/* Hedging of late edge requests (default on): a segment sent to the edge that is still unanswered when its
+ * predicted time has passed twice over (or when waiting longer would miss the deadline) is also run on the device;
+ * the first answer wins and the other is canceled. */
+CLEAVE_API void cleave_session_options_set_hedging(cleave_session_options *opt, int on);
+
 typedef struct cleave_session cleave_session;
 
 /* Creates a session that runs model on the chosen device. The model must outlive the session. Fails with
@@ -219,7 +272,10 @@ typedef struct cleave_placement {
 CLEAVE_API const cleave_placement *cleave_result_placement(const cleave_result *r);
 
 /* Runs the model on inputs (matched by name; order does not matter) and waits for the result. Inputs are read
- * during the call only. Errors: CLEAVE_ENOTFOUND (an input name the model lacks), CLEAVE_EMISSING (a model input
+ * during the call only. A session on one device runs on the calling thread; a hybrid session runs as cleave_run
+ * does and drives the context's loop until the result is there: the context's own loop when the host gave none,
+ * else the host's, which must then not be running (libuv loops are not re-entrant: from a callback on that loop,
+ * use cleave_run). Errors: CLEAVE_ENOTFOUND (an input name the model lacks), CLEAVE_EMISSING (a model input
  * not given), CLEAVE_EDTYPE, CLEAVE_ESHAPE, CLEAVE_EINVAL (nbytes disagrees with dims), CLEAVE_ERANGE (an index
  * out of bounds in the data), CLEAVE_ENOMEM. On error *out is NULL. */
 CLEAVE_API int cleave_run_sync(cleave_session *s, const cleave_tensor *inputs, size_t n_inputs, cleave_result **out);
@@ -232,6 +288,38 @@ CLEAVE_API int cleave_run_sync(cleave_session *s, const cleave_tensor *inputs, s
  * result of another session. */
 CLEAVE_API int cleave_run_into(cleave_session *s, const cleave_tensor *inputs, size_t n_inputs,
                                cleave_result **result);
+
+/* ---- asynchronous runs -------------------------------------------------------------------------------- */
+
+/* One run in flight. Owned by the library; valid until its callback returns. */
+typedef struct cleave_run_req cleave_run_req;
+
+/* Called once per accepted run, on the loop thread: status 0 and a result (owned by the receiver: free it with
+ * cleave_result_free), or a negative CLEAVE_E* code and NULL, with the reason in cleave_run_req_error(req).
+ * Local failures keep their codes (CLEAVE_ESHAPE, ...); an edge's failure never reaches the callback: the segment
+ * runs on the device instead, and the result's placement says so. */
+typedef void (*cleave_run_cb)(cleave_run_req *req, int status, cleave_result *result);
+
+/* Runs the session on inputs without waiting, on the context's loop (the host's, given to cleave_ctx_new):
+ * segments go to the executor thread of their device or to their edge as the plan of the moment says, several
+ * runs may be in flight at once (up to the session's max_in_flight), and cb(req, ...) runs exactly once, on the
+ * loop thread, never from inside this call. The input descriptors are copied, but not their data: it must stay
+ * valid and unchanged until the callback (as libuv's write buffers). user is passed back through
+ * cleave_run_req_user(). On success *req (if req is not NULL) identifies the run until its callback returns.
+ * Errors (the callback then never runs): CLEAVE_EINVAL (a NULL argument, a context without a loop),
+ * CLEAVE_EBUSY (max_in_flight runs in flight), the validation errors of cleave_run_sync, CLEAVE_EINFEASIBLE (no
+ * placement satisfies the session's constraints; the message names the one) and CLEAVE_ENOMEM.
+ * Loop thread only. */
+CLEAVE_API int cleave_run(cleave_session *s, const cleave_tensor *inputs, size_t n_inputs, cleave_run_cb cb,
+                          void *user, cleave_run_req **req);
+/* Cancels a run: work not started is dropped, edge requests are reset, and the callback runs (later, on the loop)
+ * with CLEAVE_ECANCELED, unless the run had already finished. Returns 0, or CLEAVE_EINVAL when req is NULL.
+ * Loop thread only. */
+CLEAVE_API int cleave_run_cancel(cleave_run_req *req);
+/* The user pointer given to cleave_run. */
+CLEAVE_API void *cleave_run_req_user(const cleave_run_req *req);
+/* What went wrong with the run ("" when it succeeded); owned by req. */
+CLEAVE_API const char *cleave_run_req_error(const cleave_run_req *req);
 
 #ifdef __cplusplus
 }

@@ -16,6 +16,7 @@ typedef struct worker {
 
 struct cl_executor {
   cleave_ctx *ctx;
+  cleave_allocator alloc; /* a copy: the executor may be freed after its context, when its handle closes */
   cl_executor_config cfg;
   uv_async_t async;
   uv_mutex_t mu;
@@ -24,7 +25,8 @@ struct cl_executor {
   cl_job *done, *done_tail; /* finished, for the loop, in the order they finished */
   int queued, running;
   bool stop, drain;
-  double ewma_ms; /* service time per job */
+  double ewma_ms;   /* service time per job */
+  long outstanding; /* submitted and not yet delivered (loop thread): the handle keeps the loop alive only then */
   worker *w;
   int n_w;
   int init_rc; /* the first worker_init error */
@@ -50,15 +52,19 @@ static cl_job *take_done(cl_executor *x) {
   return d;
 }
 
-static void deliver(cl_job *d) {
+static void deliver(cl_executor *x, cl_job *d) {
   for (cl_job *n; d; d = n) {
     n = d->next;
     d->next = NULL;
+    if (--x->outstanding == 0) uv_unref((uv_handle_t *)&x->async);
     d->done(d);
   }
 }
 
-static void on_async(uv_async_t *a) { deliver(take_done(a->data)); }
+static void on_async(uv_async_t *a) {
+  cl_executor *x = a->data;
+  deliver(x, take_done(x));
+}
 
 /* Moves waiting jobs that batch with batch[0] into batch. Called with the lock held. */
 static void gather(cl_executor *x, cl_job **batch, int *n, int max) {
@@ -135,6 +141,7 @@ static void worker_main(void *arg) {
       batch[k]->running = false;
       push_done(x, batch[k]);
     }
+    uv_cond_broadcast(&x->cv); /* for cl_executor_wait */
     uv_async_send(&x->async);
   }
   uv_mutex_unlock(&x->mu);
@@ -163,16 +170,16 @@ static void join_workers(cl_executor *x, bool drain) {
 }
 
 static void destroy(cl_executor *x) {
-  cleave_ctx *ctx = x->ctx;
+  cleave_allocator a = x->alloc;
   uv_cond_destroy(&x->cv);
   uv_mutex_destroy(&x->mu);
-  cl_free(ctx, x->w);
-  cl_free(ctx, x);
+  a.deallocate(a.context, x->w);
+  a.deallocate(a.context, x);
 }
 
 static void on_closed(uv_handle_t *h) {
   cl_executor *x = h->data;
-  deliver(take_done(x));
+  deliver(x, take_done(x));
   void (*closed)(void *) = x->closed;
   void *arg = x->closed_arg;
   destroy(x);
@@ -187,6 +194,7 @@ int cl_executor_new(cleave_ctx *ctx, uv_loop_t *loop, const cl_executor_config *
   cl_executor *x = cl_calloc(ctx, 1, sizeof *x);
   if (!x) return cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
   x->ctx = ctx;
+  x->alloc = ctx->alloc;
   x->cfg = *cfg;
   if (!(x->w = cl_calloc(ctx, (size_t)cfg->threads, sizeof *x->w)) || uv_mutex_init(&x->mu)) {
     cl_free(ctx, x->w);
@@ -205,6 +213,7 @@ int cl_executor_new(cleave_ctx *ctx, uv_loop_t *loop, const cl_executor_config *
     return cl_err(ctx, CLEAVE_ENOMEM, "executor %s: uv_async_init: %s", cfg->name, uv_strerror(rc));
   }
   x->async.data = x;
+  uv_unref((uv_handle_t *)&x->async);
   for (int i = 0; i < cfg->threads; i++) {
     worker *w = &x->w[i];
     w->x = x;
@@ -250,6 +259,7 @@ int cl_executor_submit(cl_executor *x, cl_job *job) {
   x->queued++;
   uv_cond_broadcast(&x->cv);
   uv_mutex_unlock(&x->mu);
+  if (x->outstanding++ == 0) uv_ref((uv_handle_t *)&x->async);
   return 0;
 }
 
@@ -276,6 +286,15 @@ bool cl_executor_cancel(cl_executor *x, cl_job *job) {
   return waiting;
 }
 
+void cl_executor_wait(cl_executor *x, cl_job *job) {
+  uv_mutex_lock(&x->mu);
+  while (job->running)
+    uv_cond_wait(&x->cv, &x->mu);
+  uv_mutex_unlock(&x->mu);
+}
+
+void cl_executor_flush(cl_executor *x) { deliver(x, take_done(x)); }
+
 void cl_executor_load(cl_executor *x, int *queued, int *running, double *wait_ms) {
   uv_mutex_lock(&x->mu);
   *queued = x->queued;
@@ -295,6 +314,7 @@ double cl_executor_service_ms(cl_executor *x) {
 void cl_executor_close(cl_executor *x, bool drain, void (*closed)(void *), void *arg) {
   if (!x) return;
   join_workers(x, drain);
+  deliver(x, take_done(x)); /* now, while whatever the jobs point to is still there */
   x->closed = closed;
   x->closed_arg = arg;
   uv_close((uv_handle_t *)&x->async, on_closed);

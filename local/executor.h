@@ -11,10 +11,14 @@
  * it (up to max_batch), and waits up to batch_window_ms for company while another worker is busy (an idle executor
  * runs at once).
  *
+ * The executor's handle keeps its loop alive only while it has jobs that are not yet delivered.
+ *
  * Errors: while run() executes, the worker's errors go to a buffer of its own (cl_err_bind), which
  * cleave_ctx_last_error() returns on that thread; run() copies what it needs into its jobs.
  *
- * Threads: cl_executor_new, _submit, _cancel, _close and done() are on the loop thread; _load on any thread. */
+ * Threads: cl_executor_new, _submit, _cancel, _wait, _flush, _close and done() are on the loop thread; _load on
+ * any thread. The executor keeps a copy of the context's allocator, so its handle may finish closing after the
+ * context is gone. */
 #ifndef CLEAVE_LOCAL_EXECUTOR_H
 #define CLEAVE_LOCAL_EXECUTOR_H
 
@@ -62,14 +66,18 @@ int cl_executor_submit(cl_executor *x, cl_job *job);
 /* A waiting job is taken out and completes with CLEAVE_ECANCELED (its done runs later, on the loop); a running one
  * is flagged (job->cancel) and completes as its run decides. Returns true if it was still waiting. */
 bool cl_executor_cancel(cl_executor *x, cl_job *job);
+/* Blocks until job is not running (it may still be waiting: cancel it first). */
+void cl_executor_wait(cl_executor *x, cl_job *job);
+/* Runs the done() callbacks of every finished job now, on the calling (loop) thread. */
+void cl_executor_flush(cl_executor *x);
 /* Jobs waiting and running, and the expected wait of a new job in ms (the smoothed service time of a job times the
  * jobs ahead of it, spread over the workers). */
 void cl_executor_load(cl_executor *x, int *queued, int *running, double *wait_ms);
 /* Smoothed service time of one job in ms (0 before the first). */
 double cl_executor_service_ms(cl_executor *x);
 /* Stops the executor: drain true lets the workers finish every queued job, false cancels those still waiting.
- * Joins the workers (blocking while a job runs), delivers the remaining done() callbacks, closes its handle and
- * frees it; closed(arg), if not NULL, runs on the loop once that is over. */
+ * Joins the workers (blocking while a job runs), delivers the remaining done() callbacks before it returns, closes
+ * its handle and frees it; closed(arg), if not NULL, runs on the loop once that is over. */
 void cl_executor_close(cl_executor *x, bool drain, void (*closed)(void *arg), void *arg);
 
 #endif

@@ -117,26 +117,3 @@ json_t *cl_plan_json(const cl_planner *pl, const cl_place_problem *p, const cl_p
   }
   return root;
 }
-
-int cl_graph_fix_input_shape(cl_graph *g, const char *name, int ndim, const int64_t *dims) {
-  int v = -1;
-  for (int i = 0; i < g->n_inputs; i++)
-    if (strcmp(g->values[g->inputs[i]].name, name) == 0) v = g->inputs[i];
-  if (v < 0) return cl_err(g->ctx, CLEAVE_ENOTFOUND, "the model has no input named '%s'", name);
-  cl_shape *s = &g->values[v].shape;
-  if (ndim < 1 || ndim > CL_MAX_DIMS || (s->ndim >= 0 && s->ndim != ndim))
-    return cl_err(g->ctx, CLEAVE_ESHAPE, "input '%s' has rank %d; %d dims given", name, s->ndim, ndim);
-  for (int d = 0; d < ndim; d++) {
-    if (dims[d] < 0 || dims[d] > CL_MAX_DIM_VALUE)
-      return cl_err(g->ctx, CLEAVE_ESHAPE, "input '%s': dim %d out of range", name, d);
-    if (s->ndim >= 0 && s->d[d] >= 0 && s->d[d] != dims[d])
-      return cl_err(g->ctx, CLEAVE_ESHAPE, "input '%s': dim %d is %lld in the model, %lld given", name, d,
-                    (long long)s->d[d], (long long)dims[d]);
-  }
-  s->ndim = ndim;
-  for (int d = 0; d < ndim; d++)
-    s->d[d] = dims[d];
-  int rc = cl_graph_infer(g);
-  if (!rc) rc = cl_graph_fold(g);
-  return rc;
-}

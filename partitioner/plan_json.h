@@ -1,4 +1,4 @@
-/* partitioner: plans as JSON, and fixing a model's input shapes before planning (private). */
+/* partitioner: plans as JSON (private). */
 #ifndef CLEAVE_PARTITIONER_PLAN_JSON_H
 #define CLEAVE_PARTITIONER_PLAN_JSON_H
 
@@ -18,10 +18,5 @@
  *   candidates: [{name, feasible, why, segments, latency_ms, energy_mj, cost, value}] (the planner's last).
  * NULL when out of memory (jansson's allocator). */
 json_t *cl_plan_json(const cl_planner *pl, const cl_place_problem *p, const cl_plan *plan, bool with_graph);
-
-/* Gives graph input `name` the static shape dims, then infers shapes again and folds what became constant (Shape
- * chains), so that every node's cost is known. Errors: CLEAVE_ENOTFOUND (no such input), CLEAVE_ESHAPE (rank or
- * a fixed dim disagrees with the model), the inference's errors. */
-int cl_graph_fix_input_shape(cl_graph *g, const char *name, int ndim, const int64_t *dims);
 
 #endif

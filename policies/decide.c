@@ -213,7 +213,11 @@ static bool decision_eq(const cleave_policy_decision *a, const cleave_policy_dec
 }
 
 int cl_policy_decide(cleave_ctx *ctx, const cl_signals *s, cl_policy_result *out) {
-  int rc = cl_policy_builtin(ctx, s, ctx->policy->mode, ctx->policy->power, out);
+  return cl_policy_decide_as(ctx, s, ctx->policy->mode, out);
+}
+
+int cl_policy_decide_as(cleave_ctx *ctx, const cl_signals *s, cleave_mode mode, cl_policy_result *out) {
+  int rc = cl_policy_builtin(ctx, s, mode, ctx->policy->power, out);
   if (rc) return rc;
   if (!ctx->policy->fn) return 0;
   cleave_policy_input in = {.signals = s};

@@ -37,6 +37,8 @@ int cl_policy_builtin(cleave_ctx *ctx, const cl_signals *s, cleave_mode mode, cl
 
 /* The built-in rules, then the context's custom policy if one is set; the decision is checked after the callback. */
 int cl_policy_decide(cleave_ctx *ctx, const cl_signals *s, cl_policy_result *out);
+/* The same with mode in place of the context's (a session's own mode). */
+int cl_policy_decide_as(cleave_ctx *ctx, const cl_signals *s, cleave_mode mode, cl_policy_result *out);
 
 /* Names for JSON and tables. */
 const char *cl_mode_name(cleave_mode m);

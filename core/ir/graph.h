@@ -101,6 +101,11 @@ int cl_graph_infer(cl_graph *g);
  * constants, then removes nodes whose outputs nobody needs. Returns 0 or an error. */
 int cl_graph_fold(cl_graph *g);
 int cl_graph_remove_dead(cl_graph *g);
+/* Gives graph input `name` the static shape dims, then infers shapes again and folds what became constant (Shape
+ * chains), so that every node's cost is known. Errors: CLEAVE_ENOTFOUND (no such input), CLEAVE_ESHAPE (rank or
+ * a fixed dim disagrees with the model), the inference's errors. */
+int cl_graph_fix_input_shape(cl_graph *g, const char *name, int ndim, const int64_t *dims);
+
 /* Total bytes of a value's static shape and dtype, or -1 if not static. */
 int64_t cl_value_bytes(const cl_graph *g, int v);
 

@@ -4,7 +4,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
-static bool fails(tb_counter *c) { return c->allocs++ == c->fail_at; }
+/* atomic: executor threads allocate too */
+static bool fails(tb_counter *c) { return __atomic_fetch_add(&c->allocs, 1, __ATOMIC_RELAXED) == c->fail_at; }
 
 static void *c_alloc(void *c, size_t n) { return fails(c) ? NULL : malloc(n ? n : 1); }
 static void *c_realloc(void *c, void *p, size_t n) { return fails(c) ? NULL : realloc(p, n ? n : 1); }

@@ -1,0 +1,114 @@
+/* tests: child processes (the real cleave-gateway and cleave-link binaries) with their first line of output read
+ * under a deadline, signals, a bounded wait, and cleave-link's control port. Header-only. */
+#ifndef CLEAVE_TESTS_PROC_KIT_H
+#define CLEAVE_TESTS_PROC_KIT_H
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+typedef struct pk_proc {
+  pid_t pid;
+  int out; /* the child's stdout, read end */
+} pk_proc;
+
+static inline double pk_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Starts argv[0] with argv; its stderr goes to log (appended). 0 or -1. */
+static inline int pk_spawn(pk_proc *p, char *const argv[], const char *log) {
+  int fds[2];
+  p->pid = -1;
+  p->out = -1;
+  if (pipe(fds)) return -1;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+  posix_spawn_file_actions_addclose(&fa, fds[0]);
+  posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+  int rc = posix_spawn(&p->pid, argv[0], &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(fds[1]);
+  if (rc) {
+    close(fds[0]);
+    p->pid = -1;
+    return -1;
+  }
+  p->out = fds[0];
+  return 0;
+}
+
+/* Reads one line of the child's stdout into buf within ms. 0, or -1 on timeout or end of output. */
+static inline int pk_read_line(pk_proc *p, char *buf, size_t n, int ms) {
+  size_t k = 0;
+  double end = pk_now_ms() + ms;
+  while (k + 1 < n) {
+    struct pollfd pf = {.fd = p->out, .events = POLLIN};
+    int left = (int)(end - pk_now_ms());
+    if (left <= 0 || poll(&pf, 1, left) <= 0) return -1;
+    char c;
+    if (read(p->out, &c, 1) != 1) return -1;
+    if (c == '\n') break;
+    buf[k++] = c;
+  }
+  buf[k] = 0;
+  return 0;
+}
+
+static inline void pk_signal(pk_proc *p, int sig) {
+  if (p->pid > 0) kill(p->pid, sig);
+}
+
+/* Waits up to ms for the child to exit, then kills it; returns its exit status (or -1). */
+static inline int pk_wait(pk_proc *p, int ms) {
+  if (p->pid <= 0) return -1;
+  int st = 0;
+  double end = pk_now_ms() + ms;
+  pid_t r;
+  while ((r = waitpid(p->pid, &st, WNOHANG)) == 0 && pk_now_ms() < end)
+    usleep(10000);
+  if (r == 0) {
+    kill(p->pid, SIGKILL);
+    waitpid(p->pid, &st, 0);
+  }
+  p->pid = -1;
+  if (p->out >= 0) close(p->out);
+  p->out = -1;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Sends one command line to a control port on 127.0.0.1 and reads the one-line answer within ms. 0 when it
+ * begins with "ok", else -1 (the answer is in reply either way). */
+static inline int pk_control(int port, const char *cmd, char *reply, size_t n, int ms) {
+  reply[0] = 0;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a)) {
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  char line[512];
+  int len = snprintf(line, sizeof line, "%s\n", cmd);
+  pk_proc tmp = {.pid = 0, .out = fd};
+  int rc = write(fd, line, (size_t)len) == len ? pk_read_line(&tmp, reply, n, ms) : -1;
+  close(fd);
+  return rc == 0 && strncmp(reply, "ok", 2) == 0 ? 0 : -1;
+}
+
+#endif
