@@ -139,7 +139,9 @@ int cl_engine_device_profile(cleave_ctx *ctx, int i, const cl_profile **out) {
   return rc;
 }
 
-int cl_engine_submit(cleave_ctx *ctx, int i, cl_engine_job *j) { return cl_executor_submit(ctx->engine->dev[i].x, &j->job); }
+int cl_engine_submit(cleave_ctx *ctx, int i, cl_engine_job *j) {
+  return cl_executor_submit(ctx->engine->dev[i].x, &j->job);
+}
 
 void cl_engine_cancel_wait(cleave_ctx *ctx, int i, cl_engine_job *j) {
   cl_executor *x = ctx->engine->dev[i].x;

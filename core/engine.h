@@ -86,7 +86,7 @@ typedef struct cl_hprog {
 
 /* A segment of a plan, as runs execute it. */
 typedef struct cl_hseg {
-  int local;  /* index into the session's local devices, or -1 for the edge */
+  int local;     /* index into the session's local devices, or -1 for the edge */
   int *in, *out; /* slots read and written */
   int n_in, n_out;
   int *extra; /* remote only: slots of values the specialisation folded that the edge's graph still computes */
@@ -122,13 +122,17 @@ typedef struct cl_hedge {
   const cl_profile *given; /* the app's */
   cl_profile fetched;
   bool has_profile, fetching;
-  struct cl_hfetch *fetch; /* the profile request in flight */
-  double down_until;       /* ms: not planned before (after failures, with backoff) */
-  int fails;               /* consecutive failures */
-  char why[256];           /* the last failure */
+  struct cl_hfetch *fetch;  /* the profile request in flight */
+  struct cl_hfetch *ensure; /* the model check (and upload) in flight */
+  bool model_ready;         /* the gateway has the model */
+  bool explored;            /* tried once to test its figures */
+  double ensure_at;
+  double down_until; /* ms: not planned before (after failures, with backoff) */
+  int fails;         /* consecutive failures */
+  char why[256];     /* the last failure */
   /* the link as runs and probes measured it: smoothed, 0 while unknown */
   double up_mbps, down_mbps;
-  double measured_at; /* ms of the last sample */
+  double measured_at;      /* ms of the last sample */
   struct cl_hprobe *probe; /* in flight */
   double probe_at;
   char model_name[129]; /* the model's name on the gateway */
@@ -169,7 +173,7 @@ struct cl_hybrid {
   const int *forced; /* tests: every run uses this assignment (node -> problem device) */
   uint32_t epoch;    /* bumped when the correction has moved, so that cached plans are made again */
   double epoch_at;
-  cl_signals sys;    /* the system's signals, read at most once a second */
+  cl_signals sys; /* the system's signals, read at most once a second */
   double sys_at;
   cl_hprog *progs;
   bool *folded; /* per value: a constant here that the app's model computes */
@@ -183,8 +187,7 @@ struct cl_hybrid {
 
 /* Makes the hybrid part of session s (options already checked). Errors name the cause. */
 struct cleave_session_options;
-int cl_hybrid_new(cleave_session *s, cleave_model *model, const struct cleave_session_options *opt,
-                  cl_hybrid **out);
+int cl_hybrid_new(cleave_session *s, cleave_model *model, const struct cleave_session_options *opt, cl_hybrid **out);
 /* Cancels what is in flight (callbacks run with CLEAVE_ECANCELED before this returns), waits for running jobs and
  * frees h. */
 void cl_hybrid_free(cl_hybrid *h);
@@ -219,8 +222,8 @@ int cl_run_submit(cleave_session *s, cl_hybrid *h, const cleave_tensor *inputs, 
  * silently later). */
 void cl_run_cancel_all(cl_hybrid *h);
 /* Runs of a session on one device: cleave_run's contract, the whole run one job on the device's executor. */
-int cl_run_plain_submit(cleave_session *s, const cleave_tensor *inputs, size_t n_inputs, cleave_run_cb cb,
-                        void *user, struct cleave_run_req **out);
+int cl_run_plain_submit(cleave_session *s, const cleave_tensor *inputs, size_t n_inputs, cleave_run_cb cb, void *user,
+                        struct cleave_run_req **out);
 /* As cl_run_cancel_all, for a session on one device. */
 void cl_run_plain_cancel_all(cleave_session *s);
 /* The one-segment placement of a run of a session on one device that waited queue_ms for its device. */

@@ -14,18 +14,21 @@
 #include "remote/edge_impl.h"
 
 #define PLAN_CACHE_SIZE 32
-#define SIGNALS_EVERY_MS 1000      /* the system's files are read at most this often */
-#define EPOCH_MS 2000              /* plans are remade at most this often as the correction moves */
-#define LINK_FRESH_MS 30000        /* a measured link rate older than this gives way to the signals */
-#define LINK_EWMA 0.3              /* weight of a new link sample */
-#define PROBE_EVERY_MS 2000        /* an edge the plan does not use is probed this often */
-#define PROBE_SECONDS 0.1          /* a probe carries about this much of the link's estimated rate */
-#define PROBE_MIN_BYTES (16 << 10)
+#define SIGNALS_EVERY_MS 1000 /* the system's files are read at most this often */
+#define EPOCH_MS 2000         /* plans are remade at most this often as the correction moves */
+#define LINK_FRESH_MS 30000   /* a measured link rate older than this gives way to the signals */
+#define LINK_EWMA 0.3         /* weight of a new link sample from a run */
+#define PROBE_EWMA 0.6        /* and from a probe, which carries nothing else and is sent to see changes */
+#define PROBE_EVERY_MS 2000   /* an edge the plan does not use is probed this often */
+#define PROBE_SECONDS 0.1     /* a probe carries about this much of the link's estimated rate */
+#define PROBE_MIN_BYTES (64 << 10)
 #define PROBE_MAX_BYTES (256 << 10)
-#define PROFILE_RETRY_MS 10000     /* a gateway that gave no profile is asked again after this */
-#define BACKOFF_MIN_MS 250.0       /* an edge that failed is not planned for this long, doubling per failure */
+#define PROFILE_RETRY_MS 10000 /* a gateway that gave no profile is asked again after this */
+#define BACKOFF_MIN_MS 250.0   /* an edge that failed is not planned for this long, doubling per failure */
 #define BACKOFF_MAX_MS 8000.0
 #define MIN_SAMPLE_BYTES (16 << 10) /* transfers smaller than this say little about the rate */
+#define EXPLORE_FACTOR 1.5          /* an untested edge is tried once when within this factor of the best */
+#define UPLOAD_TIMEOUT_MS 600000    /* a model's upload may take minutes on a slow link, but not for ever */
 
 /* Requests about an edge outlive a session that goes first: they are detached (h NULL) and freed when they end
  * (an edge answers every request, at the latest when it is closed, which comes before the context's end). */
@@ -98,6 +101,24 @@ static const cl_profile *edge_profile(const cl_hybrid *h, int e) {
   return ed->given ? ed->given : ed->has_profile ? &ed->fetched : NULL;
 }
 
+/* The predictions of hp's segments under problem p, where plan is hp's assignment as the planner just valued it:
+ * a local segment's compute, an edge segment's whole request (up, the edge's queue and compute, down, a round trip).
+ * Remade each time the plan is chosen again, so that they follow the correction and the link. */
+static void hplan_predict(cl_hybrid *h, cl_hplan *hp, const cl_place_problem *p, const cl_plan *plan) {
+  hp->plan.obj = plan->obj;
+  for (int k = 0; k < hp->n_seg; k++) {
+    const cl_plan_segment *ps = &hp->plan.segments[k];
+    cl_hseg *s = &hp->seg[k];
+    double compute = 0;
+    for (int i = 0; i < ps->n_nodes; i++)
+      compute += cl_planner_node_ms(h->pl, p, ps->nodes[i], ps->device);
+    s->pred_ms = compute;
+    if (s->local < 0)
+      s->pred_ms += cl_net_up_ms(&p->net, s->up_bytes) + cl_net_down_ms(&p->net, s->down_bytes) + p->net.rtt_ms +
+                    p->edge_queue_ms;
+  }
+}
+
 /* Compiles plan (under problem p, offloading to edge e or none) into segments, slots and programs. */
 static int hplan_build(cl_hybrid *h, const cl_place_problem *p, const cl_plan *plan, int e, cl_hplan **out) {
   cleave_ctx *ctx = h->ctx;
@@ -145,7 +166,6 @@ static int hplan_build(cl_hybrid *h, const cl_place_problem *p, const cl_plan *p
       s->down_bytes += cl_planner_value_bytes(h->pl, ps->outputs[i]);
     }
     const cl_profile *prof = s->local >= 0 ? h->prof[s->local] : eprof;
-    double compute = 0;
     for (int i = 0; i < ps->n_nodes; i++) {
       const cl_node *n = &g->nodes[ps->nodes[i]];
       cl_node_cost c;
@@ -153,7 +173,6 @@ static int hplan_build(cl_hybrid *h, const cl_place_problem *p, const cl_plan *p
       cl_op_class cls = cl_op_class_of(g, n);
       double ms = cl_profile_node_ms(prof, &c, cls);
       if (isfinite(ms)) s->pred_class_ms[cls] += ms;
-      compute += cl_planner_node_ms(h->pl, p, ps->nodes[i], ps->device);
       /* what the specialisation folded, the gateway's copy of the model still computes: it is sent along */
       for (int j = 0; s->local < 0 && j < n->n_in; j++) {
         int v = n->in[j];
@@ -167,17 +186,15 @@ static int hplan_build(cl_hybrid *h, const cl_place_problem *p, const cl_plan *p
       }
     }
     if (s->local >= 0) {
-      s->pred_ms = compute;
       s->up_bytes = s->down_bytes = 0;
       if (!(s->prog = cl_hybrid_prog(h, h->local[s->local], ps->inputs, ps->n_inputs, ps->outputs, ps->n_outputs)))
         goto fail;
     } else {
       hp->uses_edge = true;
-      s->pred_ms = compute + cl_net_up_ms(&p->net, s->up_bytes) + cl_net_down_ms(&p->net, s->down_bytes) +
-                   p->net.rtt_ms + p->edge_queue_ms;
     }
   }
 #undef SLOT
+  hplan_predict(h, hp, p, plan);
   /* who reads whom */
   for (int k = 0; k < hp->n_seg; k++) {
     const cl_plan_segment *ps = &plan->segments[k];
@@ -214,6 +231,7 @@ static int hplan_get(cl_hybrid *h, const cl_place_problem *p, const cl_plan *pla
       *link = q->next; /* to the front */
       q->next = h->plans;
       h->plans = q;
+      hplan_predict(h, q, p, plan);
       *out = q;
       return 0;
     }
@@ -249,9 +267,10 @@ static void signals_now(cl_hybrid *h, cl_signals *sig) {
   cl_host_signals.read(ctx, 0, sig);
 }
 
+/* Whether edge e can be planned now: its profile known, the model there, not backing off after a failure. */
 static bool edge_available(const cl_hybrid *h, int e, double now) {
   const cl_hedge *ed = &h->edge[e];
-  return edge_profile(h, e) && now >= ed->down_until;
+  return edge_profile(h, e) && ed->model_ready && now >= ed->down_until;
 }
 
 /* The problem of planning now, with edge e (or none) as the last device. */
@@ -279,7 +298,7 @@ static void build_problem(cl_hybrid *h, int e, const cl_policy_result *r, cl_pla
   bool fresh = ed->measured_at > 0 && cl_now_ms() - ed->measured_at < LINK_FRESH_MS;
   if (fresh && ed->up_mbps > 0) p->net.up_mbps = ed->up_mbps;
   if (fresh && ed->down_mbps > 0) p->net.down_mbps = ed->down_mbps;
-  if (st.rtt_ms > 0) p->net.rtt_ms = st.rtt_ms;
+  if (st.rtt_min_ms > 0) p->net.rtt_ms = st.rtt_min_ms; /* the path's; a transfer's own queueing is in its time */
   if (st.load_queue >= 0 && st.load_wait_ms >= 0) p->edge_queue_ms = st.load_wait_ms;
 }
 
@@ -315,7 +334,10 @@ static cl_plan_key key_of(const cl_hybrid *h, const cl_place_problem *p, const c
                      .down_mbps = e >= 0 ? p->net.down_mbps : 0,
                      .rtt_ms = p->net.rtt_ms,
                      .thermal_level = thermal_level(cl_signals_get(sig, CLEAVE_SIGNAL_THERMAL_HEADROOM, 0)),
-                     .battery_band = charging ? 3 : level < 0.15 ? 0 : level < 0.5 ? 1 : 2,
+                     .battery_band = charging       ? 3
+                                     : level < 0.15 ? 0
+                                     : level < 0.5  ? 1
+                                                    : 2,
                      .mode = (int)p->mode,
                      .extra = x};
   return cl_plan_key_of(&c);
@@ -328,6 +350,9 @@ static int plan_for(cl_hybrid *h, const cl_place_problem *p, const cl_plan_key *
   int rc = cl_planner_plan(h->pl, p, &plan);
   if (rc) return rc;
   h->replans++;
+  cl_log(h->ctx, CLEAVE_LOG_DEBUG,
+         "planned %s: %.2f ms predicted (link up %.2f down %.2f Mbit/s, rtt %.1f ms, %d devices)", plan.name,
+         plan.obj.latency_ms, p->net.up_mbps, p->net.down_mbps, p->net.rtt_ms, p->n_devices);
   rc = cl_plan_cache_put(h->cache, key, &plan);
   cl_plan_free(h->ctx, &plan);
   if (rc) return rc;
@@ -335,16 +360,27 @@ static int plan_for(cl_hybrid *h, const cl_place_problem *p, const cl_plan_key *
   return 0;
 }
 
+/* Whether plan puts any node on the edge (the last problem device). */
+static bool plan_uses(const cl_hybrid *h, const cl_plan *plan) {
+  for (int i = 0; i < plan->n_nodes; i++)
+    if (plan->assign[i] >= h->n_local) return true;
+  return false;
+}
+
 static void start_fetch(cl_hybrid *h, int e);
 static void start_probe(cl_hybrid *h, int e);
+static void start_ensure(cl_hybrid *h, int e);
 
 int cl_hybrid_plan(cl_hybrid *h, cl_hplan **out) {
   cleave_ctx *ctx = h->ctx;
   double now = cl_now_ms();
   *out = NULL;
-  for (int e = 0; e < h->n_edges; e++)
-    if (!edge_profile(h, e) && !h->edge[e].fetching && now - h->edge[e].probe_at > PROFILE_RETRY_MS)
-      start_fetch(h, e);
+  for (int e = 0; e < h->n_edges; e++) {
+    cl_hedge *ed = &h->edge[e];
+    if (!edge_profile(h, e) && !ed->fetching && now - ed->probe_at > PROFILE_RETRY_MS) start_fetch(h, e);
+    if (edge_profile(h, e) && !ed->model_ready && !ed->ensure && now - ed->ensure_at > PROFILE_RETRY_MS)
+      start_ensure(h, e);
+  }
   if (h->epoch_at == 0 || now - h->epoch_at > EPOCH_MS) {
     h->epoch++;
     h->epoch_at = now;
@@ -391,6 +427,29 @@ int cl_hybrid_plan(cl_hybrid *h, cl_hplan **out) {
     }
   }
   if (!best) return cl_err(ctx, last_rc ? last_rc : CLEAVE_EINFEASIBLE, "%s", why[0] ? why : "no plan is feasible");
+  /* An edge whose figures were never tested is tried once when the plan it offers is within a factor of the best:
+   * the edge's real times then correct its profile (a profile measured on micro-models can be far off). */
+  for (int e = 0; !h->forced && e < h->n_edges; e++) {
+    cl_hedge *ed = &h->edge[e];
+    if (best_e == e || ed->explored || !edge_available(h, e, now) ||
+        cl_correction_count(&ctx->engine->corr, edge_profile(h, e)->name) > 0)
+      continue;
+    build_problem(h, e, &r, &p);
+    p.mode = CL_PLACE_PREFER_EDGE;
+    p.prefer_factor = EXPLORE_FACTOR;
+    cl_plan_key key = key_of(h, &p, &sig, e);
+    const cl_plan *cand = NULL;
+    if (plan_for(h, &p, &key, &cand) || !plan_uses(h, cand)) continue;
+    ed->explored = true;
+    cl_hplan *x;
+    build_problem(h, e, &r, &p);
+    if ((rc = hplan_get(h, &p, cand, e, &x))) return rc;
+    cl_log(ctx, CLEAVE_LOG_INFO, "trying edge %s once with plan %s, to test its figures", cl_edge_url(ed->e),
+           cand->name);
+    x->refs++;
+    *out = x;
+    return 0;
+  }
   cl_hplan *prop;
   if ((rc = hplan_get(h, &best_p, best, best_e, &prop))) return rc;
   if (h->current != prop) {
@@ -469,15 +528,15 @@ void cl_hybrid_observe_local(cl_hybrid *h, const cl_hseg *sg, int device, double
   observe_classes(h, h->prof[sg->local]->name, sg->pred_class_ms, ms);
 }
 
-static void ewma(double *x, double v) { *x = *x > 0 ? (1 - LINK_EWMA) * *x + LINK_EWMA * v : v; }
+static void ewma(double *x, double v, double w) { *x = *x > 0 ? (1 - w) * *x + w * v : v; }
 
 /* A transfer of up and down bytes took net_ms beyond the edge's own time: a sample of whichever way dominated.
  * lower_only: net_ms is only a lower bound (the request was given up), so only a slower rate than the estimate
- * counts. */
-static void link_sample(cl_hedge *ed, double up, double down, double net_ms, bool lower_only) {
+ * counts; weight: of the sample in the smoothing. */
+static void link_sample(cl_hedge *ed, double up, double down, double net_ms, bool lower_only, double weight) {
   cleave_edge_stats st;
   cleave_edge_get_stats(ed->e, &st);
-  double t = net_ms - (st.rtt_ms > 0 ? st.rtt_ms : 0);
+  double t = net_ms - (st.rtt_min_ms > 0 ? st.rtt_min_ms : 0);
   double *rate, bytes;
   if (up >= down && up >= MIN_SAMPLE_BYTES) {
     if (ed->down_mbps > 0) t -= down * 8 / (ed->down_mbps * 1e3);
@@ -492,8 +551,12 @@ static void link_sample(cl_hedge *ed, double up, double down, double net_ms, boo
   }
   if (!(t > 0.5)) return;
   double sample = bytes * 8 / (t * 1e3);
-  if (lower_only && *rate > 0 && sample >= *rate) return;
-  ewma(rate, sample);
+  if (lower_only) { /* the rate is at most the sample: taken at once, links drop abruptly */
+    if (*rate > 0 && sample >= *rate) return;
+    *rate = sample;
+  } else {
+    ewma(rate, sample, weight);
+  }
   ed->measured_at = cl_now_ms();
 }
 
@@ -502,13 +565,13 @@ void cl_hybrid_observe_edge(cl_hybrid *h, int e, const cl_hseg *sg, double total
   cl_hedge *ed = &h->edge[e];
   ed->fails = 0;
   double server = (edge_queue_ms > 0 ? edge_queue_ms : 0) + (edge_compute_ms > 0 ? edge_compute_ms : 0);
-  link_sample(ed, sg->up_bytes, sg->down_bytes, total_ms - server, false);
+  link_sample(ed, sg->up_bytes, sg->down_bytes, total_ms - server, false, LINK_EWMA);
   const cl_profile *prof = edge_profile(h, e);
   if (prof && edge_compute_ms > 0) observe_classes(h, prof->name, sg->pred_class_ms, edge_compute_ms);
 }
 
 void cl_hybrid_observe_edge_late(cl_hybrid *h, int e, const cl_hseg *sg, double elapsed_ms) {
-  link_sample(&h->edge[e], sg->up_bytes, sg->down_bytes, elapsed_ms, true);
+  link_sample(&h->edge[e], sg->up_bytes, sg->down_bytes, elapsed_ms, true, 1);
 }
 
 void cl_hybrid_edge_failed(cl_hybrid *h, int e, const char *why) {
@@ -531,15 +594,16 @@ static void on_profile(void *user, int status, int http_status, const char *body
     cl_free(f->ctx, f);
     return;
   }
-  cl_hedge *ed = &h->edge[f->edge];
+  int e = f->edge;
+  cl_hedge *ed = &h->edge[e];
   cleave_ctx *ctx = h->ctx;
   ed->fetching = false;
   ed->fetch = NULL;
   ed->probe_at = cl_now_ms();
   cl_free(ctx, f);
   if (status || http_status != 200) {
-    cl_log(ctx, CLEAVE_LOG_WARN, "edge %s gave no profile (%s); it is not planned until it does",
-           cl_edge_url(ed->e), status ? cleave_ctx_last_error(ctx) : "HTTP error");
+    cl_log(ctx, CLEAVE_LOG_WARN, "edge %s gave no profile (%s); it is not planned until it does", cl_edge_url(ed->e),
+           status ? cleave_ctx_last_error(ctx) : "HTTP error");
     return;
   }
   json_t *j = json_loadb(body, len, 0, NULL);
@@ -555,9 +619,14 @@ static void on_profile(void *user, int status, int http_status, const char *body
     cl_log(ctx, CLEAVE_LOG_WARN, "%s is not usable: %s", what, rc ? cleave_ctx_last_error(ctx) : "not of kind edge");
     return;
   }
+  /* named after the edge, so that its correction is its own even when it was measured like a local device */
+  char name[CL_PROFILE_NAME_MAX];
+  snprintf(name, sizeof name, "edge:%s", prof.name);
+  memcpy(prof.name, name, sizeof name);
   ed->fetched = prof;
   ed->has_profile = true;
   cl_log(ctx, CLEAVE_LOG_INFO, "edge %s: profile '%s'", cl_edge_url(ed->e), prof.name);
+  if (!ed->ensure) start_ensure(h, e);
 }
 
 static void start_fetch(cl_hybrid *h, int e) {
@@ -574,6 +643,42 @@ static void start_fetch(cl_hybrid *h, int e) {
   ed->fetch = f;
 }
 
+/* The model goes to the gateway ahead of the runs that need it (uploading it can take long on a slow link, and a
+ * run should not wait for it): until it is there the edge is not planned. */
+static void on_ensured(void *user, int status, cleave_result *res) {
+  cl_hfetch *f = user;
+  cl_hybrid *h = f->h;
+  cleave_result_free(res);
+  if (!h) {
+    cl_free(f->ctx, f);
+    return;
+  }
+  cl_hedge *ed = &h->edge[f->edge];
+  cl_free(h->ctx, f);
+  ed->ensure = NULL;
+  ed->ensure_at = cl_now_ms();
+  if (status) {
+    cl_log(h->ctx, CLEAVE_LOG_WARN, "edge %s cannot have model %s: %s; it is not planned", cl_edge_url(ed->e),
+           ed->model_name, cleave_ctx_last_error(h->ctx));
+    return;
+  }
+  ed->model_ready = true;
+  cl_log(h->ctx, CLEAVE_LOG_INFO, "edge %s has model %s", cl_edge_url(ed->e), ed->model_name);
+}
+
+static void start_ensure(cl_hybrid *h, int e) {
+  cl_hedge *ed = &h->edge[e];
+  cl_hfetch *f = cl_malloc(h->ctx, sizeof *f);
+  if (!f) return;
+  *f = (cl_hfetch){h->ctx, h, e};
+  ed->ensure_at = cl_now_ms();
+  if (cl_edge_ensure_model(ed->e, h->model, ed->model_name, UPLOAD_TIMEOUT_MS, on_ensured, f, NULL)) {
+    cl_free(h->ctx, f);
+    return;
+  }
+  ed->ensure = f;
+}
+
 static void on_probe(void *user, int status, double ms) {
   cl_hprobe *pr = user;
   cl_hybrid *h = pr->h;
@@ -586,7 +691,10 @@ static void on_probe(void *user, int status, double ms) {
   if (status)
     cl_hybrid_edge_failed(h, pr->edge, cleave_ctx_last_error(h->ctx));
   else
-    link_sample(ed, (double)pr->bytes, 0, ms, false);
+    link_sample(ed, (double)pr->bytes, 0, ms, false, PROBE_EWMA);
+  if (!status)
+    cl_log(h->ctx, CLEAVE_LOG_DEBUG, "probe of %zu bytes to edge %s: %.1f ms; uplink now %.2f Mbit/s", pr->bytes,
+           cl_edge_url(ed->e), ms, ed->up_mbps);
   cl_free(h->ctx, pr);
 }
 
@@ -635,10 +743,11 @@ static int specialise(cl_hybrid *h, const cleave_session_options *opt) {
       for (int k = 0; sym && k < opt->n_dims; k++)
         if (strcmp(opt->dim_names[k], sym) == 0) dims[d] = opt->dim_values[k];
       if (dims[d] < 0)
-        return cl_err(h->ctx, CLEAVE_EINVAL,
-                      "input '%s' dim %d%s%s%s is not fixed: a hybrid session is planned for fixed shapes (fix it with "
-                      "cleave_session_options_set_dim)",
-                      v->name, d, sym ? " ('" : "", sym ? sym : "", sym ? "')" : "");
+        return cl_err(
+            h->ctx, CLEAVE_EINVAL,
+            "input '%s' dim %d%s%s%s is not fixed: a hybrid session is planned for fixed shapes (fix it with "
+            "cleave_session_options_set_dim)",
+            v->name, d, sym ? " ('" : "", sym ? sym : "", sym ? "')" : "");
     }
     char name[512];
     snprintf(name, sizeof name, "%s", v->name);
@@ -700,18 +809,22 @@ static void model_name(const char *path, char *out, size_t len) {
               *c == '_' || (*c == '.' && n > 0);
     out[n++] = ok ? *c : '_';
   }
-  if (n == 0) snprintf(out, len, "model");
-  else out[n] = '\0';
+  if (n == 0)
+    snprintf(out, len, "model");
+  else
+    out[n] = '\0';
 }
 
 int cl_hybrid_new(cleave_session *s, cleave_model *model, const cleave_session_options *opt, cl_hybrid **out) {
   cleave_ctx *ctx = s->ctx;
   *out = NULL;
   if (opt->cut_in.n || opt->cut_out.n)
-    return cl_err(ctx, CLEAVE_EINVAL, "a hybrid session runs the whole model: it cannot be given cut inputs or outputs");
-  if (!model->path)
     return cl_err(ctx, CLEAVE_EINVAL,
-                  "a hybrid session needs a model loaded from a file (cleave_model_load): gateways are sent that file");
+                  "a hybrid session runs the whole model: it cannot be given cut inputs or outputs");
+  if (!model->path)
+    return cl_err(
+        ctx, CLEAVE_EINVAL,
+        "a hybrid session needs a model loaded from a file (cleave_model_load): gateways are sent that file");
   cl_hybrid *h = cl_calloc(ctx, 1, sizeof *h);
   if (!h) return cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
   h->ctx = ctx;
@@ -794,7 +907,10 @@ int cl_hybrid_new(cleave_session *s, cleave_model *model, const cleave_session_o
   }
   if ((rc = cl_planner_new(ctx, g, &h->pl)) || (rc = cl_plan_cache_new(ctx, PLAN_CACHE_SIZE, &h->cache))) goto fail;
   for (int e = 0; e < h->n_edges; e++)
-    if (!h->edge[e].given) start_fetch(h, e);
+    if (!h->edge[e].given)
+      start_fetch(h, e);
+    else
+      start_ensure(h, e);
   *out = h;
   return 0;
 fail:
@@ -808,6 +924,7 @@ void cl_hybrid_free(cl_hybrid *h) {
   cl_run_cancel_all(h);
   for (int e = 0; e < h->n_edges; e++) {
     if (h->edge[e].fetch) h->edge[e].fetch->h = NULL;
+    if (h->edge[e].ensure) h->edge[e].ensure->h = NULL;
     if (h->edge[e].probe) h->edge[e].probe->h = NULL;
   }
   if (h->timer) {

@@ -779,7 +779,8 @@ static void plain_done(cl_job *job) {
     r->finished = true;
     r->status = status;
     if (status)
-      snprintf(r->err, sizeof r->err, "%s", status == CLEAVE_ECANCELED && !job->status ? "the run was canceled" : j->err);
+      snprintf(r->err, sizeof r->err, "%s",
+               status == CLEAVE_ECANCELED && !job->status ? "the run was canceled" : j->err);
     plain_unlink(s, r);
     r->cb(r, status, res);
   }
@@ -789,8 +790,8 @@ static void plain_done(cl_job *job) {
   cl_free(ctx, r);
 }
 
-int cl_run_plain_submit(cleave_session *s, const cleave_tensor *inputs, size_t n_inputs, cleave_run_cb cb,
-                        void *user, struct cleave_run_req **out) {
+int cl_run_plain_submit(cleave_session *s, const cleave_tensor *inputs, size_t n_inputs, cleave_run_cb cb, void *user,
+                        struct cleave_run_req **out) {
   cleave_ctx *ctx = s->ctx;
   int rc = cl_program_check(s->prog, inputs, n_inputs);
   if (rc) return rc;
@@ -814,8 +815,8 @@ int cl_run_plain_submit(cleave_session *s, const cleave_tensor *inputs, size_t n
   r->user = user;
   r->t0 = cl_now_ms();
   r->plain = j;
-  *j = (plain_job){.ej = {.work = plain_work}, .ctx = ctx, .r = r, .s = s, .device = s->plain_dev, .in = in,
-                   .n_in = n_inputs};
+  *j = (plain_job){
+      .ej = {.work = plain_work}, .ctx = ctx, .r = r, .s = s, .device = s->plain_dev, .in = in, .n_in = n_inputs};
   j->ej.job.done = plain_done;
   if (cl_engine_submit(ctx, s->plain_dev, &j->ej)) {
     cl_free(ctx, r);

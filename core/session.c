@@ -92,7 +92,6 @@ void cleave_session_options_set_profiling(cleave_session_options *o, int on) {
   if (o) o->profiling = on != 0;
 }
 
-
 int cleave_session_options_set_devices(cleave_session_options *o, const char *const *names, int n) {
   if (!o || n < 1 || n > CL_HYBRID_MAX_LOCAL) return CLEAVE_EINVAL;
   return names_set(&o->devices, names, n);
@@ -238,7 +237,8 @@ int cleave_session_new(cleave_ctx *ctx, cleave_model *model, const cleave_sessio
 int cleave_run(cleave_session *s, const cleave_tensor *inputs, size_t n_inputs, cleave_run_cb cb, void *user,
                cleave_run_req **req) {
   if (req) *req = NULL;
-  if (!s || !cb || (n_inputs && !inputs)) return cl_err(s ? s->ctx : NULL, CLEAVE_EINVAL, "cleave_run: NULL argument");
+  if (!s || !cb || (n_inputs && !inputs))
+    return cl_err(s ? s->ctx : NULL, CLEAVE_EINVAL, "cleave_run: NULL argument");
   if (!s->ctx->loop || s->ctx->own_loop)
     return cl_err(s->ctx, CLEAVE_EINVAL,
                   "cleave_run needs the host's loop: give it to cleave_ctx_new (or use cleave_run_sync)");

@@ -45,7 +45,7 @@ struct cleave_session {
   cleave_model *model;
   cl_program *prog; /* one device: the session's cut, compiled for it; hybrid: NULL */
   cl_hybrid *hybrid;
-  int plain_dev; /* one device: its engine index once an asynchronous run needed one, else -1 */
+  int plain_dev;               /* one device: its engine index once an asynchronous run needed one, else -1 */
   struct cleave_run_req *runs; /* one device: asynchronous runs in flight */
 };
 

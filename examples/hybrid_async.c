@@ -42,8 +42,8 @@ static void on_run(cleave_run_req *req, int status, cleave_result *r) {
     }
     cleave_result_free(r);
   }
-  if (a->submitted < a->runs) submit(a); /* keep in_flight runs going */
-  if (a->done == a->runs) uv_stop(a->loop);  /* the edge's probes would keep the loop going */
+  if (a->submitted < a->runs) submit(a);    /* keep in_flight runs going */
+  if (a->done == a->runs) uv_stop(a->loop); /* the edge's probes would keep the loop going */
 }
 
 static int submit(app *a) {
@@ -84,7 +84,8 @@ int main(int argc, char **argv) {
     printf("%d runs, %d failed, %d used the edge, %d fell back to the device, mean %.2f ms\n", a.done, a.failed,
            a.on_edge, a.fallbacks, a.done > a.failed ? a.ms / (a.done - a.failed) : 0);
   }
-  if (rc) fprintf(stderr, "cleave-example-async: %s: %s\n", cleave_strerror(rc), ctx ? cleave_ctx_last_error(ctx) : "");
+  if (rc)
+    fprintf(stderr, "cleave-example-async: %s: %s\n", cleave_strerror(rc), ctx ? cleave_ctx_last_error(ctx) : "");
   free(a.in.data);
   cleave_session_free(a.s);
   cleave_session_options_free(o);

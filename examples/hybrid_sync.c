@@ -41,7 +41,8 @@ int main(int argc, char **argv) {
     example_print_placement(r);
     cleave_result_free(r);
   }
-  if (rc) fprintf(stderr, "cleave-example-sync: %s: %s\n", cleave_strerror(rc), ctx ? cleave_ctx_last_error(ctx) : "");
+  if (rc)
+    fprintf(stderr, "cleave-example-sync: %s: %s\n", cleave_strerror(rc), ctx ? cleave_ctx_last_error(ctx) : "");
   free(in.data);
   cleave_session_free(s);
   cleave_session_options_free(o);

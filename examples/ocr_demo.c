@@ -56,7 +56,8 @@ static int ppm_number(FILE *f, long *out) {
   int c = fgetc(f);
   for (;;) {
     if (c == '#') {
-      while (c != EOF && c != '\n' && c != '\r') c = fgetc(f);
+      while (c != EOF && c != '\n' && c != '\r')
+        c = fgetc(f);
     } else if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f') {
       c = fgetc(f);
     } else {
@@ -243,7 +244,8 @@ fail:
   cleave_session_options_free(so);
   if (err == CLEAVE_ENODEVICE) {
     fprintf(stderr, "cleave-ocr-demo: no device \"%s\"; this build has:", device);
-    for (int i = 0; i < cleave_ctx_device_count(ctx); i++) fprintf(stderr, " %s", cleave_ctx_device_name(ctx, i));
+    for (int i = 0; i < cleave_ctx_device_count(ctx); i++)
+      fprintf(stderr, " %s", cleave_ctx_device_name(ctx, i));
     fprintf(stderr, "\n");
     return -1;
   }
@@ -303,7 +305,8 @@ static int charset_load(const char *dir, charset *cs) {
   fclose(f);
   cs->text[size] = '\0';
   int lines = 1;
-  for (long i = 0; i < size; i++) lines += cs->text[i] == '\n';
+  for (long i = 0; i < size; i++)
+    lines += cs->text[i] == '\n';
   if (!(cs->chars = malloc(sizeof(char *) * (size_t)lines))) return -1;
   cs->n = 0;
   for (char *p = cs->text; p < cs->text + size;) {

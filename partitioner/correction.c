@@ -48,6 +48,14 @@ double cl_correction_factor(const cl_correction *c, const char *device, cl_op_cl
   return i < 0 ? 1 : c->dev[i].factor[k];
 }
 
+long cl_correction_count(const cl_correction *c, const char *device) {
+  int i = c && device ? find(c, device) : -1;
+  long n = 0;
+  for (int k = 0; i >= 0 && k < CL_OPC_COUNT; k++)
+    n += c->dev[i].count[k];
+  return n;
+}
+
 int cl_correction_save(const cl_correction *c, const char *path) {
   json_t *root = json_object(), *devs = json_object();
   int rc = 0, bad = 0;

@@ -28,6 +28,8 @@ int cl_correction_observe(cl_correction *c, const char *device, cl_op_class k, d
                           double predicted_ms);
 /* The factor for (device, k); 1 when never observed. */
 double cl_correction_factor(const cl_correction *c, const char *device, cl_op_class k);
+/* Observations of the profile named device so far, all op classes together (0: its figures are untested). */
+long cl_correction_count(const cl_correction *c, const char *device);
 /* JSON persistence: {"alpha":0.2,"devices":{"name":{"conv":{"factor":1.3,"count":12},...}}}.
  * Load replaces c's state; errors CLEAVE_EIO, CLEAVE_EINVAL (malformed, the message says where). */
 int cl_correction_load(cl_correction *c, const char *path);

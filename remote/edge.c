@@ -48,6 +48,7 @@ struct cleave_edge_req {
   char *model_path;
   char name[129], sha256[65];
   bool uploaded, canceled;
+  bool upload_only; /* cl_edge_ensure_model: the answer is the upload's */
   uv_work_t work;
   uint8_t *file;
   size_t file_len;
@@ -190,6 +191,7 @@ void cleave_edge_get_stats(const cleave_edge *e, cleave_edge_stats *out) {
   cl_h2_client_stats s;
   cl_h2_client_get_stats(e->c, &s);
   *out = (cleave_edge_stats){.rtt_ms = s.rtt_ms,
+                             .rtt_min_ms = s.rtt_min_ms,
                              .up_mbps = s.up_mbps,
                              .down_mbps = s.down_mbps,
                              .healthy = s.healthy,
@@ -321,6 +323,10 @@ static void on_upload_reply(void *user, int err, const cl_h2_reply *rep) {
     return;
   }
   r->uploaded = true;
+  if (r->upload_only) {
+    finish(r, 0, NULL);
+    return;
+  }
   int rc = send_infer(r);
   if (rc) finish(r, rc, NULL);
 }
@@ -386,17 +392,11 @@ static void start_upload(cleave_edge_req *r) {
 
 /* ---- the public calls ---- */
 
-static int start(cleave_edge *e, const char *path, const cleave_model *model, const char *name,
-                 const cleave_tensor *inputs, size_t n_inputs, const char *const *outputs, int n_outputs,
-                 int timeout_ms, cleave_edge_cb cb, void *user, cleave_edge_req **out) {
-  cleave_ctx *ctx = e->ctx;
-  if (out) *out = NULL;
-  if (e->closing) return cl_err(ctx, CLEAVE_EINVAL, "the edge is closing");
-  if (!cb || !n_inputs || !inputs || n_inputs > CL_OIP_MAX_TENSORS || n_outputs < 0 ||
-      n_outputs > CL_OIP_MAX_TENSORS || (n_outputs && !outputs))
-    return cl_err(ctx, CLEAVE_EINVAL, "edge infer: a callback and 1 to %d inputs are needed", CL_OIP_MAX_TENSORS);
-  cleave_edge_req *r = cl_calloc(ctx, 1, sizeof *r);
-  if (!r) return cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
+/* A request for path, with what an upload of model (named name on the gateway) needs; NULL when out of memory. */
+static cleave_edge_req *req_new(cleave_edge *e, const char *path, const cleave_model *model, const char *name,
+                                int timeout_ms, cleave_edge_cb cb, void *user) {
+  cleave_edge_req *r = cl_calloc(e->ctx, 1, sizeof *r);
+  if (!r) return NULL;
   r->e = e;
   r->cb = cb;
   r->user = user;
@@ -406,11 +406,25 @@ static int start(cleave_edge *e, const char *path, const cleave_model *model, co
   if (model) {
     snprintf(r->name, sizeof r->name, "%s", name);
     memcpy(r->sha256, model->sha256, sizeof r->sha256);
-    if (model->path && !(r->model_path = cl_strdup(ctx, model->path))) {
+    if (model->path && !(r->model_path = cl_strdup(e->ctx, model->path))) {
       req_free(r);
-      return cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
+      return NULL;
     }
   }
+  return r;
+}
+
+static int start(cleave_edge *e, const char *path, const cleave_model *model, const char *name,
+                 const cleave_tensor *inputs, size_t n_inputs, const char *const *outputs, int n_outputs,
+                 int timeout_ms, cleave_edge_cb cb, void *user, cleave_edge_req **out) {
+  cleave_ctx *ctx = e->ctx;
+  if (out) *out = NULL;
+  if (e->closing) return cl_err(ctx, CLEAVE_EINVAL, "the edge is closing");
+  if (!cb || !n_inputs || !inputs || n_inputs > CL_OIP_MAX_TENSORS || n_outputs < 0 ||
+      n_outputs > CL_OIP_MAX_TENSORS || (n_outputs && !outputs))
+    return cl_err(ctx, CLEAVE_EINVAL, "edge infer: a callback and 1 to %d inputs are needed", CL_OIP_MAX_TENSORS);
+  cleave_edge_req *r = req_new(e, path, model, name, timeout_ms, cb, user);
+  if (!r) return cl_err(ctx, CLEAVE_ENOMEM, "out of memory");
   cl_oip_out in[CL_OIP_MAX_TENSORS];
   for (size_t i = 0; i < n_inputs; i++)
     in[i] = (cl_oip_out){&inputs[i], true};
@@ -547,4 +561,48 @@ int cl_edge_probe(cleave_edge *e, size_t bytes, int timeout_ms, cl_edge_probe_cb
     cl_free(e->ctx, k);
   }
   return rc;
+}
+
+/* ---- making sure the gateway has a model ---- */
+
+static void on_ready_reply(void *user, int err, const cl_h2_reply *rep) {
+  cleave_edge_req *r = user;
+  cleave_edge *e = r->e;
+  r->call = NULL;
+  if (err) {
+    finish(r, err, NULL);
+  } else if (rep->status == 200) {
+    finish(r, 0, NULL);
+  } else if (rep->status == 404 && e->upload && r->model_path && !r->canceled) {
+    start_upload(r);
+  } else if (rep->status == 404) {
+    finish(r,
+           cl_err(e->ctx, CLEAVE_ENOTFOUND, "edge %s lacks model %s version %s and %s", e->url, r->name, r->sha256,
+                  r->model_path ? "uploads are off" : "the model has no file to upload"),
+           NULL);
+  } else {
+    finish(r, status_error(e, rep, "the readiness check"), NULL);
+  }
+}
+
+int cl_edge_ensure_model(cleave_edge *e, const cleave_model *model, const char *name, int timeout_ms,
+                         cleave_edge_cb cb, void *user, cleave_edge_req **out) {
+  if (out) *out = NULL;
+  if (!e) return CLEAVE_EINVAL;
+  if (e->closing) return cl_err(e->ctx, CLEAVE_EINVAL, "the edge is closing");
+  if (!cb || !model || !path_safe(name))
+    return cl_err(e->ctx, CLEAVE_EINVAL, "edge model check: a callback, a model and a path-segment name are needed");
+  char path[512];
+  snprintf(path, sizeof path, "/v2/models/%s/versions/%s/ready", name, model->sha256);
+  cleave_edge_req *r = req_new(e, path, model, name, timeout_ms, cb, user);
+  if (!r) return cl_err(e->ctx, CLEAVE_ENOMEM, "out of memory");
+  r->upload_only = true;
+  struct cl_h2_client_request q = {.method = "GET", .path = r->path, .timeout_ms = r->timeout_ms};
+  int rc = cl_h2_client_request(e->c, &q, on_ready_reply, r, &r->call);
+  if (rc) {
+    req_free(r);
+    return rc;
+  }
+  if (out) *out = r;
+  return 0;
 }

@@ -25,4 +25,12 @@ int cl_edge_get(cleave_edge *e, const char *path, int timeout_ms, cl_edge_get_cb
 typedef void (*cl_edge_probe_cb)(void *user, int status, double ms);
 int cl_edge_probe(cleave_edge *e, size_t bytes, int timeout_ms, cl_edge_probe_cb cb, void *user);
 
+/* Makes sure the gateway has model (its file's sha256 as the version, name as its name there): asks whether it is
+ * ready (GET /v2/models/<name>/versions/<sha256>/ready) and, when it is not there and uploads are on, uploads the
+ * file (read on the thread pool). The callback (result always NULL) gets 0 once the gateway has it, or the error:
+ * CLEAVE_ENOTFOUND (missing and no upload possible), the upload's HTTP error, the transport's. *out, if not NULL,
+ * may be canceled with cleave_edge_cancel until the callback. Errors before sending: CLEAVE_EINVAL, CLEAVE_ENOMEM. */
+int cl_edge_ensure_model(cleave_edge *e, const cleave_model *model, const char *name, int timeout_ms,
+                         cleave_edge_cb cb, void *user, cleave_edge_req **out);
+
 #endif

@@ -47,6 +47,7 @@
 #include "remote/h2_server.h" /* cl_h2_header */
 
 #define CL_H2_MEASURE_MIN_BYTES (1u << 20)
+#define CL_H2_RTT_MIN_WINDOW_MS 10000
 
 typedef struct cl_h2_client_config {
   const char *url;                    /* "https://host:port" (host: a name, an IPv4 address or [IPv6]; port 443) */
@@ -92,6 +93,7 @@ typedef struct cl_h2_call cl_h2_call; /* one request in flight; valid until its 
 
 typedef struct cl_h2_client_stats {
   double rtt_ms, up_mbps, down_mbps; /* estimates (see above), 0 if unknown */
+  double rtt_min_ms;                 /* the least PING round trip of the last CL_H2_RTT_MIN_WINDOW_MS, 0 if none */
   bool healthy;                      /* the last connection attempt or health probe succeeded */
   int consecutive_failures;          /* failed connection attempts and health probes since the last success */
   uint64_t requests, failures;       /* calls made by the caller, and those that ended with an error */

@@ -330,7 +330,13 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *user
   case NGHTTP2_PING:
     if ((f->hd.flags & NGHTTP2_FLAG_ACK) && c->ping_out) {
       c->ping_out = false;
-      cl_h2c_ewma(&cl->st.rtt_ms, cl_now_ms() - c->ping_at);
+      double rtt = cl_now_ms() - c->ping_at, now = cl_now_ms();
+      cl_h2c_ewma(&cl->st.rtt_ms, rtt);
+      /* the least round trip of the last window: the path's own delay, without the queues a transfer builds */
+      if (cl->st.rtt_min_ms <= 0 || rtt < cl->st.rtt_min_ms || now - cl->rtt_min_at > CL_H2_RTT_MIN_WINDOW_MS) {
+        cl->st.rtt_min_ms = rtt;
+        cl->rtt_min_at = now;
+      }
     }
     break;
   case NGHTTP2_GOAWAY:

@@ -94,6 +94,7 @@ struct cl_h2_client {
   bool probe_out;
   uint32_t rng;
   cl_h2_client_stats st;
+  double rtt_min_at; /* when st.rtt_min_ms was taken */
 };
 
 void cl_h2c_list_push(call_list *l, cl_h2_call *k, bool front);

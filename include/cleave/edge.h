@@ -63,6 +63,8 @@ typedef struct cleave_edge_stats {
   int load_queue;            /* the last load hint: requests queued at the edge (-1 if none seen) */
   double load_wait_ms;       /* and the wait it expects for a new request */
   uint64_t requests, failures, bytes_up, bytes_down;
+  double rtt_min_ms; /* the least PING round trip of the last 10 s: the path's delay without the queues transfers
+                        build (0 while unknown) */
 } cleave_edge_stats;
 CLEAVE_API void cleave_edge_get_stats(const cleave_edge *e, cleave_edge_stats *out);
 

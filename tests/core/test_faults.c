@@ -8,7 +8,6 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -31,13 +30,6 @@ typedef struct fixture {
   cleave_tensor in;
   cleave_result *ref;
 } fixture;
-
-typedef struct stack {
-  pk_proc gw, link;
-  int gw_port, link_port, ctl_port;
-  char dir[128], log[160];
-  bool stopped;
-} stack;
 
 static int setup(void **state) {
   if (!MODELS) return -1;
@@ -84,48 +76,6 @@ static int teardown(void **state) {
   return 0;
 }
 
-/* The gateway (gw_config: extra config lines, or NULL) behind the link emulator. */
-static void stack_start(fixture *f, stack *s, const char *gw_config) {
-  memset(s, 0, sizeof *s);
-  s->gw.pid = s->link.pid = -1;
-  snprintf(s->dir, sizeof s->dir, "/tmp/cleave-faults-XXXXXX");
-  assert_non_null(mkdtemp(s->dir));
-  char models[200], config[200], line[256];
-  snprintf(models, sizeof models, "%s/models", s->dir);
-  snprintf(config, sizeof config, "%s/gateway.conf", s->dir);
-  snprintf(s->log, sizeof s->log, "%s/log", s->dir);
-  assert_int_equal(mkdir(models, 0755), 0);
-  FILE *c = fopen(config, "w");
-  assert_non_null(c);
-  fprintf(c, "threads = 1\n%s", gw_config ? gw_config : "");
-  fclose(c);
-  char gw_bin[512], link_bin[512];
-  snprintf(gw_bin, sizeof gw_bin, "%s/cleave-gateway", CLEAVE_BIN_DIR);
-  snprintf(link_bin, sizeof link_bin, "%s/cleave-link", CLEAVE_BIN_DIR);
-  char *gw_argv[] = {gw_bin,   "--config", config, "--listen", "127.0.0.1:0", "--cert", f->pki->cert,
-                     "--key",  f->pki->key, "--models", models, "--backend", "cpu", NULL};
-  assert_int_equal(pk_spawn(&s->gw, gw_argv, s->log), 0);
-  assert_int_equal(pk_read_line(&s->gw, line, sizeof line, 20000), 0);
-  assert_int_equal(sscanf(line, "listening on 127.0.0.1:%d", &s->gw_port), 1);
-  char target[64];
-  snprintf(target, sizeof target, "127.0.0.1:%d", s->gw_port);
-  char *link_argv[] = {link_bin, "--listen", "127.0.0.1:0", "--target", target, "--control", "127.0.0.1:0", NULL};
-  assert_int_equal(pk_spawn(&s->link, link_argv, s->log), 0);
-  assert_int_equal(pk_read_line(&s->link, line, sizeof line, 20000), 0);
-  assert_int_equal(sscanf(line, "listening 127.0.0.1:%d control 127.0.0.1:%d", &s->link_port, &s->ctl_port), 2);
-}
-
-static void stack_stop(stack *s) {
-  if (s->stopped) pk_signal(&s->gw, SIGCONT);
-  pk_signal(&s->gw, SIGTERM);
-  pk_signal(&s->link, SIGTERM);
-  pk_wait(&s->gw, 10000);
-  pk_wait(&s->link, 10000);
-  char cmd[200];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->dir);
-  if (system(cmd)) print_message("could not remove %s\n", s->dir);
-}
-
 typedef struct outcome {
   int done, status;
   cleave_result *res;
@@ -162,8 +112,12 @@ typedef enum fault { F_KILL, F_CUT, F_BUSY, F_STALL } fault;
 static const char *const fault_names[] = {"SIGKILL", "link cut", "503", "stall"};
 
 static void run_fault(fixture *f, fault kind) {
-  stack st;
-  stack_start(f, &st, kind == F_BUSY ? "queue_length = 0\nmax_concurrency = 1\nbatch_window_ms = 0\n" : NULL);
+  /* the gateway publishes a profile from a file: it need not measure itself */
+  char config[600];
+  snprintf(config, sizeof config, "profile = %s/partitioner/profiles/edge-a10.json\n%s", CLEAVE_SOURCE_DIR,
+           kind == F_BUSY ? "queue_length = 0\nmax_concurrency = 1\nbatch_window_ms = 0\n" : "");
+  pk_stack st;
+  assert_int_equal(pk_stack_start(&st, CLEAVE_BIN_DIR, f->pki->cert, f->pki->key, config, NULL), 0);
   cleave_edge_options *eo;
   cleave_edge *e;
   char url[64];
@@ -247,7 +201,7 @@ static void run_fault(fixture *f, fault kind) {
   cleave_edge_close(e, kit_done_flag, &closed);
   kit_run_until(&f->loop, &closed, 1, 10000);
   assert_int_equal(closed, 1);
-  stack_stop(&st);
+  pk_stack_stop(&st);
 }
 
 static void test_gateway_killed(void **state) { run_fault(*state, F_KILL); }

@@ -419,7 +419,11 @@ static void test_failing_allocator(void **state) {
   assert_int_equal(cleave_profile_load(ctx, prof[1], &p1), 0);
   float *x = malloc(sizeof(float) * 3 * 48 * 192);
   cl_fill_random_f32(x, 3 * 48 * 192, 1);
-  cleave_tensor in = {.name = "x", .dtype = CLEAVE_DTYPE_FLOAT32, .ndim = 4, .dims = {1, 3, 48, 192}, .data = x,
+  cleave_tensor in = {.name = "x",
+                      .dtype = CLEAVE_DTYPE_FLOAT32,
+                      .ndim = 4,
+                      .dims = {1, 3, 48, 192},
+                      .data = x,
                       .nbytes = sizeof(float) * 3 * 48 * 192};
   cleave_session_options *o;
   assert_int_equal(cleave_session_options_new(&o), 0);
@@ -441,7 +445,8 @@ static void test_failing_allocator(void **state) {
     cnt.fail_at = -1;
     if (rc) {
       failures++;
-      if (rc != CLEAVE_ENOMEM) print_message("allocation %ld: %s: %s\n", i, cleave_err_name(rc), cleave_ctx_last_error(ctx));
+      if (rc != CLEAVE_ENOMEM)
+        print_message("allocation %ld: %s: %s\n", i, cleave_err_name(rc), cleave_ctx_last_error(ctx));
       assert_true(cleave_ctx_last_error(ctx)[0] != '\0');
     } else {
       assert_true(max_diff(r, r) == 0);

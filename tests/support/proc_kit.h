@@ -9,10 +9,12 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -97,8 +99,8 @@ static inline int pk_wait(pk_proc *p, int ms) {
 static inline int pk_control(int port, const char *cmd, char *reply, size_t n, int ms) {
   reply[0] = 0;
   int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  struct sockaddr_in a = {
+      .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a)) {
     if (fd >= 0) close(fd);
     return -1;
@@ -109,6 +111,71 @@ static inline int pk_control(int port, const char *cmd, char *reply, size_t n, i
   int rc = write(fd, line, (size_t)len) == len ? pk_read_line(&tmp, reply, n, ms) : -1;
   close(fd);
   return rc == 0 && strncmp(reply, "ok", 2) == 0 ? 0 : -1;
+}
+
+/* ---- a gateway behind the link emulator ---- */
+
+typedef struct pk_stack {
+  pk_proc gw, link;
+  int gw_port, link_port, ctl_port;
+  char dir[128], log[160];
+  bool stopped; /* the gateway was sent SIGSTOP */
+} pk_stack;
+
+/* Starts bin_dir's cleave-gateway (backend cpu, an empty repository of its own, the config lines gw_config
+ * added) and cleave-link in front of it (link_args: NULL-terminated extra arguments, or NULL), both on 127.0.0.1.
+ * 0 or -1 (the message on stderr). */
+static inline int pk_stack_start(pk_stack *s, const char *bin_dir, const char *cert, const char *key,
+                                 const char *gw_config, const char *const *link_args) {
+  memset(s, 0, sizeof *s);
+  s->gw.pid = s->link.pid = -1;
+  s->gw.out = s->link.out = -1;
+  snprintf(s->dir, sizeof s->dir, "/tmp/cleave-stack-XXXXXX");
+  if (!mkdtemp(s->dir)) return -1;
+  char models[200], config[200], line[256], gw_bin[512], link_bin[512], target[64];
+  snprintf(models, sizeof models, "%s/models", s->dir);
+  snprintf(config, sizeof config, "%s/gateway.conf", s->dir);
+  snprintf(s->log, sizeof s->log, "%s/log", s->dir);
+  snprintf(gw_bin, sizeof gw_bin, "%s/cleave-gateway", bin_dir);
+  snprintf(link_bin, sizeof link_bin, "%s/cleave-link", bin_dir);
+  if (mkdir(models, 0755)) return -1;
+  FILE *c = fopen(config, "w");
+  if (!c) return -1;
+  fprintf(c, "threads = 1\n%s", gw_config ? gw_config : "");
+  fclose(c);
+  char *gw_argv[] = {gw_bin,  "--config",  config,     "--listen", "127.0.0.1:0", "--cert", (char *)cert,
+                     "--key", (char *)key, "--models", models,     "--backend",   "cpu",    NULL};
+  if (pk_spawn(&s->gw, gw_argv, s->log) || pk_read_line(&s->gw, line, sizeof line, 30000) ||
+      sscanf(line, "listening on 127.0.0.1:%d", &s->gw_port) != 1) {
+    fprintf(stderr, "cleave-gateway did not start (see %s)\n", s->log);
+    return -1;
+  }
+  snprintf(target, sizeof target, "127.0.0.1:%d", s->gw_port);
+  char *link_argv[32] = {link_bin, "--listen", "127.0.0.1:0", "--target", target, "--control", "127.0.0.1:0"};
+  int n = 7;
+  for (int i = 0; link_args && link_args[i] && n < 31; i++)
+    link_argv[n++] = (char *)link_args[i];
+  link_argv[n] = NULL;
+  if (pk_spawn(&s->link, link_argv, s->log) || pk_read_line(&s->link, line, sizeof line, 30000) ||
+      sscanf(line, "listening 127.0.0.1:%d control 127.0.0.1:%d", &s->link_port, &s->ctl_port) != 2) {
+    fprintf(stderr, "cleave-link did not start (see %s)\n", s->log);
+    return -1;
+  }
+  return 0;
+}
+
+static inline void pk_stack_stop(pk_stack *s) {
+  if (s->stopped) pk_signal(&s->gw, SIGCONT);
+  pk_signal(&s->gw, SIGTERM);
+  pk_signal(&s->link, SIGTERM);
+  pk_wait(&s->gw, 10000);
+  pk_wait(&s->link, 10000);
+  if (s->dir[0]) {
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->dir);
+    if (system(cmd)) fprintf(stderr, "could not remove %s\n", s->dir);
+    s->dir[0] = 0;
+  }
 }
 
 #endif
