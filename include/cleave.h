@@ -78,7 +78,8 @@ struct uv_loop_s;
  * synchronous API needs none). opt may be NULL for defaults; it is copied and not kept.
  * Returns 0, CLEAVE_ENOMEM or CLEAVE_EINVAL. */
 CLEAVE_API int cleave_ctx_new(cleave_ctx **out, struct uv_loop_s *loop, const cleave_options *opt);
-/* Frees the context. Models and sessions created from it must be freed first. */
+/* Frees the context. Models and sessions created from it must be freed first, and its edges closed (their close
+ * completed on the loop). */
 CLEAVE_API void cleave_ctx_free(cleave_ctx *ctx);
 /* The message of the last error returned by a call on ctx or on an object created from it ("" if none).
  * The string stays valid until the next failing call on the same context. */

@@ -266,11 +266,14 @@ void cl_repo_upload_check(cleave_ctx *ctx, const char *dir, cl_repo_upload *up) 
     fail_upload(up, 500, "cannot create %s: %s", folder, strerror(errno));
     goto out;
   }
-  snprintf(tmp, n, "%s/.model.onnx.tmp", folder);
+  snprintf(tmp, n, "%s/.model.onnx.XXXXXX", folder);
   snprintf(up->path, n, "%s/model.onnx", folder);
-  /* written whole under another name first, so that a crash never leaves a partial model.onnx behind */
-  FILE *f = fopen(tmp, "wb");
-  bool ok = f && fwrite(up->data, 1, up->len, f) == up->len;
+  /* written whole under a name of its own first, so that a crash never leaves a partial model.onnx behind and two
+   * uploads of the same model at once (each renames its own file; the bytes are the same) never meet */
+  int fd = mkstemp(tmp);
+  FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+  if (fd >= 0 && !f) close(fd);
+  bool ok = f && fchmod(fd, 0644) == 0 && fwrite(up->data, 1, up->len, f) == up->len;
   if (f && fclose(f)) ok = false;
   if (!ok || rename(tmp, up->path)) {
     fail_upload(up, 500, "cannot write %s: %s", tmp, strerror(errno));

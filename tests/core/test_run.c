@@ -4,6 +4,7 @@
  * on the host's loop with callbacks counted; cancel; the in-flight bound; errors that never call back; fallback
  * when the gateway is gone; a failing-allocator sweep over session creation and run submission. */
 #include <math.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,6 +37,7 @@ typedef struct fixture {
   uv_loop_t loop;
   cleave_ctx *ctx;
   cleave_profile *cpu, *ref, *edge;
+  cleave_edge *open_edge; /* the edge a test has open: teardown closes it when the test failed first */
   char cache[128];
 } fixture;
 
@@ -43,6 +45,7 @@ static int setup(void **state) {
   if (!MODELS) return -1;
   fixture *f = calloc(1, sizeof *f);
   *state = f;
+  signal(SIGPIPE, SIG_IGN); /* as in any libuv program: a write to a socket the gateway reset must not kill it */
   /* devices without a profile are measured into the cache: a folder of the test's own */
   snprintf(f->cache, sizeof f->cache, "/tmp/cleave-run-cache-XXXXXX");
   if (!mkdtemp(f->cache)) return -1;
@@ -65,6 +68,11 @@ static int setup(void **state) {
 static int teardown(void **state) {
   fixture *f = *state;
   if (!f) return 0;
+  if (f->open_edge) {
+    int closed = 0;
+    cleave_edge_close(f->open_edge, kit_done_flag, &closed);
+    kit_run_until(&f->loop, &closed, 1, 5000);
+  }
   gwt_stop(&f->gw);
   cleave_profile_free(f->cpu);
   cleave_profile_free(f->ref);
@@ -147,11 +155,13 @@ static cleave_edge *edge_new(fixture *f) {
   assert_int_equal(cleave_edge_options_set_ca_file(eo, f->pki->ca), 0);
   assert_int_equal(cleave_edge_new(f->ctx, url, eo, &e), 0);
   cleave_edge_options_free(eo);
+  f->open_edge = e;
   return e;
 }
 
 static void edge_close(fixture *f, cleave_edge *e) {
   int closed = 0;
+  f->open_edge = NULL;
   cleave_edge_close(e, kit_done_flag, &closed);
   kit_run_until(&f->loop, &closed, 1, 5000);
   assert_int_equal(closed, 1);
@@ -270,6 +280,7 @@ static void test_edge_random_plans(void **state) {
         assert_true(sr->on_edge ? strncmp(sr->where, "https://127.0.0.1:", 18) == 0 : strcmp(sr->where, "cpu") == 0);
         assert_true(sr->end_ms >= sr->start_ms && sr->start_ms >= sr->ready_ms);
         if (sr->on_edge) assert_true(sr->bytes_up > 0 && sr->bytes_down > 0);
+        if (sr->fallback) print_error("segment %d fell back: %s\n", k, sr->why ? sr->why : "(no reason)");
       }
       double d = max_diff(l.ref, r);
       print_message("%s edge plan %d: %d segments, %d on the edge, %d fallbacks, max diff %.3g\n", cases[c].name, t,

@@ -269,6 +269,28 @@ if req "upload cls as cls2" 201 "/v2/repository/models/cls2/versions/$sha" "${au
   fi
 fi
 
+# Uploads of one model at once (an engine's readiness upload and a run's own, say): each is answered 200 or 201,
+# never a failed write, and the model is there once.
+pids=()
+for i in 1 2 3 4; do
+  curl_gw --http2 --cacert "$tmp/ca.pem" -o "$tmp/up$i.body" -w '%{http_code}' "${auth[@]}" -X PUT \
+    --data-binary "@$cls_onnx" "https://localhost:$port/v2/repository/models/cls3/versions/$sha" >"$tmp/up$i.code" \
+    2>/dev/null &
+  pids+=($!)
+done
+codes=""
+for i in 1 2 3 4; do
+  wait "${pids[$((i - 1))]}" || true
+  codes="$codes $(cat "$tmp/up$i.code")"
+done
+if [[ "$codes" =~ ^(\ (200|201))+$ && "$codes" == *201* ]]; then
+  pass "4 uploads of one model at once:$codes"
+else
+  fail "4 uploads of one model at once" "statuses$codes: $(cat "$tmp"/up*.body | head -c 300)"
+fi
+[ "$(find "$tmp/models/cls3" -type f | wc -l)" -eq 1 ] && pass "stored once, no temporary file left" ||
+  fail "concurrent uploads' files" "$(find "$tmp/models/cls3" -type f)"
+
 # 8. Concurrency: 32 requests (binary in, JSON out) multiplexed at once all answer right; batching shows in
 # /metrics.
 urls=()
