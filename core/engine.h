@@ -171,8 +171,6 @@ struct cl_hybrid {
   int n_plans;
   cl_hplan *current;
   const int *forced; /* tests: every run uses this assignment (node -> problem device) */
-  uint32_t epoch;    /* bumped when the correction has moved, so that cached plans are made again */
-  double epoch_at;
   cl_signals sys; /* the system's signals, read at most once a second */
   double sys_at;
   cl_hprog *progs;

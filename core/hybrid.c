@@ -325,11 +325,14 @@ static cl_plan_key key_of(const cl_hybrid *h, const cl_place_problem *p, const c
   x = mix(x, p->w_cost);
   x = mix(x, p->edge_queue_ms + 1);
   x = mix(x, p->edge_cost_mult + 1);
+  const cl_correction *corr = &h->ctx->engine->corr;
   for (int i = 0; i < p->n_devices; i++) {
     x = mix(x, p->dev[i].speed);
     x = mix(x, p->dev[i].allowed ? 1 : 0.5);
+    /* the correction in the same steps: plans are made again as it moves, and only then */
+    for (int k = 0; k < CL_OPC_COUNT; k++)
+      x = mix(x, cl_correction_factor(corr, p->dev[i].profile->name, (cl_op_class)k));
   }
-  x ^= h->epoch * 2654435761u;
   cl_conditions c = {.up_mbps = e >= 0 ? p->net.up_mbps : 0,
                      .down_mbps = e >= 0 ? p->net.down_mbps : 0,
                      .rtt_ms = p->net.rtt_ms,
@@ -380,10 +383,6 @@ int cl_hybrid_plan(cl_hybrid *h, cl_hplan **out) {
     if (!edge_profile(h, e) && !ed->fetching && now - ed->probe_at > PROFILE_RETRY_MS) start_fetch(h, e);
     if (edge_profile(h, e) && !ed->model_ready && !ed->ensure && now - ed->ensure_at > PROFILE_RETRY_MS)
       start_ensure(h, e);
-  }
-  if (h->epoch_at == 0 || now - h->epoch_at > EPOCH_MS) {
-    h->epoch++;
-    h->epoch_at = now;
   }
   cl_signals sig;
   signals_now(h, &sig);

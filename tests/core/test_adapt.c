@@ -150,7 +150,7 @@ static int runs_until(fixture *f, bool edge, int want, int max, const char *phas
 static void test_uplink_drops_and_recovers(void **state) {
   fixture *f = *state;
   const char *wifi[] = {"--preset", "wifi", NULL};
-  assert_int_equal(pk_stack_start(&f->st, CLEAVE_BIN_DIR, f->pki->cert, f->pki->key, NULL, wifi), 0);
+  assert_int_equal(pk_stack_start(&f->st, CLEAVE_BIN_DIR, f->pki->cert, f->pki->key, NULL, wifi, NULL), 0);
   cleave_edge_options *eo;
   char url[64];
   snprintf(url, sizeof url, "https://127.0.0.1:%d", f->st.link_port);

@@ -117,7 +117,7 @@ static void run_fault(fixture *f, fault kind) {
   snprintf(config, sizeof config, "profile = %s/partitioner/profiles/edge-a10.json\n%s", CLEAVE_SOURCE_DIR,
            kind == F_BUSY ? "queue_length = 0\nmax_concurrency = 1\nbatch_window_ms = 0\n" : "");
   pk_stack st;
-  assert_int_equal(pk_stack_start(&st, CLEAVE_BIN_DIR, f->pki->cert, f->pki->key, config, NULL), 0);
+  assert_int_equal(pk_stack_start(&st, CLEAVE_BIN_DIR, f->pki->cert, f->pki->key, config, NULL, NULL), 0);
   cleave_edge_options *eo;
   cleave_edge *e;
   char url[64];

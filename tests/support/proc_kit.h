@@ -122,11 +122,11 @@ typedef struct pk_stack {
   bool stopped; /* the gateway was sent SIGSTOP */
 } pk_stack;
 
-/* Starts bin_dir's cleave-gateway (backend cpu, an empty repository of its own, the config lines gw_config
- * added) and cleave-link in front of it (link_args: NULL-terminated extra arguments, or NULL), both on 127.0.0.1.
- * 0 or -1 (the message on stderr). */
+/* Starts bin_dir's cleave-gateway (backend cpu, a repository of its own holding the models in preload, a
+ * NULL-terminated list of .onnx files or NULL, the config lines gw_config added) and cleave-link in front of it
+ * (link_args: NULL-terminated extra arguments, or NULL), both on 127.0.0.1. 0 or -1 (the message on stderr). */
 static inline int pk_stack_start(pk_stack *s, const char *bin_dir, const char *cert, const char *key,
-                                 const char *gw_config, const char *const *link_args) {
+                                 const char *gw_config, const char *const *link_args, const char *const *preload) {
   memset(s, 0, sizeof *s);
   s->gw.pid = s->link.pid = -1;
   s->gw.out = s->link.out = -1;
@@ -139,6 +139,14 @@ static inline int pk_stack_start(pk_stack *s, const char *bin_dir, const char *c
   snprintf(gw_bin, sizeof gw_bin, "%s/cleave-gateway", bin_dir);
   snprintf(link_bin, sizeof link_bin, "%s/cleave-link", bin_dir);
   if (mkdir(models, 0755)) return -1;
+  for (int i = 0; preload && preload[i]; i++) { /* DIR/<name>/1/model.onnx, the name the engine gives it */
+    const char *b = strrchr(preload[i], '/');
+    b = b ? b + 1 : preload[i];
+    char cmd[1600];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/%.*s/1' && cp '%s' '%s/%.*s/1/model.onnx'", models,
+             (int)(strlen(b) - 5), b, preload[i], models, (int)(strlen(b) - 5), b);
+    if (strlen(b) <= 5 || system(cmd)) return -1;
+  }
   FILE *c = fopen(config, "w");
   if (!c) return -1;
   fprintf(c, "threads = 1\n%s", gw_config ? gw_config : "");
