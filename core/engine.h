@@ -176,8 +176,9 @@ struct cl_hybrid {
   cl_hprog *progs;
   bool *folded; /* per value: a constant here that the app's model computes */
   /* runs */
-  struct cleave_run_req *runs; /* in flight (and not detached), doubly linked */
-  int in_flight;
+  struct cleave_run_req *runs; /* with anything outstanding (and not detached), doubly linked */
+  int in_flight;               /* of those, the runs not finished */
+  bool closing;                /* being freed: no more runs */
   uv_timer_t *timer; /* hedging; its block frees itself when closed */
   double timer_due;
   long replans;

@@ -23,6 +23,7 @@ struct cleave_run_req;
 /* A local run of one segment (planned, fallback or hedge). */
 typedef struct seg_job {
   cl_engine_job ej; /* first */
+  struct seg_job *jprev, *jnext; /* the run's jobs out, dropped ones included */
   cleave_ctx *ctx;
   const cleave_model *model;
   struct cleave_run_req *r;
@@ -61,7 +62,7 @@ typedef struct run_seg {
 } run_seg;
 
 struct cleave_run_req {
-  struct cleave_run_req *prev, *next; /* the session's runs in flight */
+  struct cleave_run_req *prev, *next; /* the session's runs with anything outstanding, finished ones included */
   cleave_ctx *ctx;
   cl_hybrid *h; /* NULL once detached */
   cl_hplan *plan;
@@ -76,6 +77,7 @@ struct cleave_run_req {
   bool *own;    /* the run owns slot[i]'s buffer */
   int *readers; /* jobs out that read slot[i] */
   run_seg *rs;
+  seg_job *jobs; /* every job out: a dropped one may still run on its executor, using the session's programs */
   int n_seg, left;
   int status;
   char err[CL_ERRMSG_MAX];
@@ -84,9 +86,19 @@ struct cleave_run_req {
 
 /* ---- life of a run ---- */
 
+static void unlink_run(cl_hybrid *h, struct cleave_run_req *r) {
+  if (r->prev)
+    r->prev->next = r->next;
+  else
+    h->runs = r->next;
+  if (r->next) r->next->prev = r->prev;
+  r->prev = r->next = NULL;
+}
+
 static void run_release(struct cleave_run_req *r) {
   if (--r->refs > 0) return;
   cleave_ctx *ctx = r->ctx;
+  if (r->h) unlink_run(r->h, r);
   if (r->h && r->plan) cl_hplan_unref(r->h, r->plan); /* a detached run's plan went with its session */
   for (int i = 0; r->own && r->slot && i < r->n_slots; i++)
     if (r->own[i]) cl_tensor_release(ctx, &r->slot[i]);
@@ -101,20 +113,16 @@ static void run_release(struct cleave_run_req *r) {
 
 static void job_free(seg_job *j) {
   cleave_ctx *ctx = j->ctx;
+  struct cleave_run_req *r = j->r;
+  if (j->jprev)
+    j->jprev->jnext = j->jnext;
+  else if (r && r->jobs == j)
+    r->jobs = j->jnext;
+  if (j->jnext) j->jnext->jprev = j->jprev;
   cleave_result_free(j->res);
   cl_free(ctx, j->in);
   cl_free(ctx, j->in_slot);
   cl_free(ctx, j);
-}
-
-static void unlink_run(cl_hybrid *h, struct cleave_run_req *r) {
-  if (r->prev)
-    r->prev->next = r->next;
-  else
-    h->runs = r->next;
-  if (r->next) r->next->prev = r->prev;
-  r->prev = r->next = NULL;
-  h->in_flight--;
 }
 
 /* Stops what the finished run no longer needs: edge requests are reset, jobs not started are taken back. */
@@ -203,7 +211,7 @@ static void finish(struct cleave_run_req *r, int status, const char *msg) {
   r->status = status;
   if (status) snprintf(r->err, sizeof r->err, "%s", msg ? msg : cleave_strerror(status));
   drop_outstanding(r);
-  unlink_run(h, r);
+  h->in_flight--;
   if (r->submitting) return; /* cl_run_submit returns the error and drops the reference */
   r->cb(r, status, res);
   run_release(r);
@@ -294,6 +302,9 @@ static int submit_local(struct cleave_run_req *r, int k, int dev, cl_hprog *prog
   for (int i = 0; i < sg->n_in; i++)
     r->readers[sg->in[i]]++;
   r->refs++;
+  j->jnext = r->jobs;
+  if (r->jobs) r->jobs->jprev = j;
+  r->jobs = j;
   if (hedge)
     r->rs[k].hedge = j;
   else
@@ -604,6 +615,7 @@ int cl_run_submit(cleave_session *s, cl_hybrid *h, const cleave_tensor *inputs, 
                   void *user, struct cleave_run_req **out) {
   cleave_ctx *ctx = s->ctx;
   if (out) *out = NULL;
+  if (h->closing) return cl_err(ctx, CLEAVE_EINVAL, "the session is being freed");
   if (h->in_flight >= h->max_in_flight)
     return cl_err(ctx, CLEAVE_EBUSY, "the session has %d runs in flight, its limit", h->in_flight);
   int rc = cl_program_check(h->meta, inputs, n_inputs);
@@ -700,17 +712,17 @@ const char *cleave_run_req_error(const struct cleave_run_req *r) { return r ? r-
 
 void cl_run_cancel_all(cl_hybrid *h) {
   cleave_ctx *ctx = h->ctx;
+  h->closing = true;
+  /* nothing of the session may run once this returns: jobs not started are taken back, running ones waited for,
+   * those of finished runs too (a hedge's loser, a job of a canceled run may still be running) */
+  for (struct cleave_run_req *r = h->runs; r; r = r->next)
+    for (seg_job *j = r->jobs; j; j = j->jnext)
+      cl_engine_cancel_wait(ctx, j->device, &j->ej);
   while (h->runs) {
     struct cleave_run_req *r = h->runs;
-    /* nothing of the session may run once this returns: jobs not started are taken back, running ones waited for */
-    for (int k = 0; k < r->n_seg; k++) {
-      run_seg *rs = &r->rs[k];
-      seg_job *js[2] = {rs->job, rs->hedge};
-      for (int i = 0; i < 2; i++)
-        if (js[i]) cl_engine_cancel_wait(ctx, js[i]->device, &js[i]->ej);
-    }
     r->refs++;
-    finish(r, CLEAVE_ECANCELED, "the session was freed with the run in flight");
+    if (!r->finished) finish(r, CLEAVE_ECANCELED, "the session was freed with the run in flight");
+    unlink_run(h, r);
     r->h = NULL;
     run_release(r);
   }

@@ -370,6 +370,53 @@ static void test_free_in_flight(void **state) {
   unload(&l);
 }
 
+/* A hedge that loses to the edge may still be running on its device when its run has finished: freeing the session
+ * then waits for it (the job uses the session's programs and model), and its run stays known until it is back. */
+static void test_free_with_hedge_running(void **state) {
+  fixture *f = *state;
+  cleave_edge *e = edge_new(f);
+  loaded l = {0};
+  load(f, &cases[1], &l);
+  cleave_session *s = hybrid(f, &l, &cases[1], "ref", false, e);
+  cl_hybrid *h = s->hybrid;
+  int n = h->model->graph.n_nodes;
+  int *a = malloc(sizeof(int) * (size_t)n);
+  for (int i = 0; i < n; i++)
+    a[i] = 1; /* all on the edge */
+  assert_int_equal(cl_hybrid_force(h, a), 0);
+  free(a);
+  cleave_result *warm = run_async(f, s, &l); /* the model reaches the gateway, the plan is made */
+  assert_int_equal(cleave_result_placement(warm)->segments[0].on_edge, 1);
+  cleave_result_free(warm);
+  /* a deadline the device alone would miss: the hedge starts with the request, on the slow "ref" */
+  const cl_hplan *p = h->current;
+  double local = cl_hybrid_local_ms(h, &p->seg[0], p, 0);
+  assert_true(local > 0);
+  h->deadline_ms = local - 1;
+  int edge_won = 0;
+  for (int t = 0; t < 5 && !edge_won; t++) {
+    outcome o = {0};
+    assert_int_equal(cleave_run(s, &l.in, 1, on_done, &o, NULL), 0);
+    kit_run_until(&f->loop, &o.done, 1, 60000);
+    assert_int_equal(o.done, 1);
+    if (o.status) print_error("run: %s\n", o.err);
+    assert_int_equal(o.status, 0);
+    assert_true(max_diff(l.ref, o.res) <= cases[1].tol);
+    const cleave_placement *pl = cleave_result_placement(o.res);
+    edge_won = pl->segments[0].on_edge && h->runs != NULL; /* finished, its hedge still out */
+    print_message("hedge run %d: on edge %d, hedged %d, run still known %d\n", t, pl->segments[0].on_edge,
+                  pl->segments[0].hedged, h->runs != NULL);
+    cleave_result_free(o.res);
+    if (!edge_won) kit_sleep_loop(&f->loop, 2000); /* the hedge finishes */
+  }
+  assert_true(edge_won);
+  assert_int_equal(h->in_flight, 0);
+  cleave_session_free(s); /* waits for the hedge, which then ends silently */
+  kit_sleep_loop(&f->loop, 20);
+  unload(&l);
+  edge_close(f, e);
+}
+
 /* Without a gateway to talk to, every edge segment runs on the device, and the placement says so. */
 static void test_fallback(void **state) {
   fixture *f = *state;
@@ -484,7 +531,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_local_random_plans), cmocka_unit_test(test_edge_random_plans),
       cmocka_unit_test(test_in_flight),          cmocka_unit_test(test_free_in_flight),
-      cmocka_unit_test(test_fallback),           cmocka_unit_test(test_failing_allocator),
+      cmocka_unit_test(test_free_with_hedge_running), cmocka_unit_test(test_fallback),           cmocka_unit_test(test_failing_allocator),
   };
   if (!MODELS) {
     print_message("CLEAVE_MODELS is not set: skipped\n");
