@@ -1,5 +1,6 @@
 /* cleave-ocr-demo: what its parts share. ocr_pipeline.c holds the PP-OCR pipeline, ocr_demo.c the command line and
- * the run. Public API only. */
+ * the all-local run, ocr_hybrid.c the same pipeline through hybrid sessions (a local device and an edge) while an
+ * emulated link changes. Public API only. */
 #ifndef CLEAVE_OCR_DEMO_H
 #define CLEAVE_OCR_DEMO_H
 
@@ -115,5 +116,25 @@ void ocr_outcome_text(const ocr_outcome *o, char *buf, size_t cap);
 
 /* Prints "cleave-ocr-demo: what: <error>: <detail>" and returns -1. ctx may be NULL. */
 int ocr_fail(cleave_ctx *ctx, const char *what, int err);
+
+/* The hybrid demo's settings (the command line of ocr_demo.c). */
+typedef struct ocr_hybrid_options {
+  const char *models, *image;
+  const char *device; /* the home device */
+  const char *edge_url, *ca, *token;
+  const char *link_control; /* HOST:PORT of cleave-link's control port, or NULL */
+  const char *phases;       /* comma-separated presets of cleave-link */
+  int requests;             /* per phase */
+  int compare;              /* requests of each phase that also run the baselines */
+  cleave_mode mode;         /* the mode shown request by request */
+  int edge_timeout_ms;
+  int deadline_ms; /* of each model run (0: none) */
+  int link_hints;  /* pass the link's rates on as host signals when a phase begins */
+  int verbose;
+} ocr_hybrid_options;
+
+/* Runs the hybrid demo. Returns the process's exit code: 0, 1 when a request failed or read the wrong text or
+ * the set-up failed, 2 bad arguments. */
+int ocr_hybrid(const ocr_hybrid_options *o);
 
 #endif
