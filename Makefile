@@ -1,5 +1,7 @@
 # Thin wrapper: the README's commands. Everything real lives in CMake and scripts/.
-#   make demo    set up, build, run the OCR demo on the bundled sample
+#   make demo    set up, build, run the hybrid OCR demo: a gateway on 127.0.0.1 behind the link emulator, the
+#                bundled sample read in AUTO mode while the link goes Wi-Fi, LTE, 3G, offline, Wi-Fi (DEMO_ARGS: more
+#                cleave-ocr-demo options, e.g. DEMO_ARGS='--phases wifi,offline,wifi --requests-per-phase 2')
 #   make test    set up, build, run every test (unit, conformance, models), then again under ASan+UBSan
 #   make check   the same tests without the sanitizer pass (faster while developing)
 #   make bench   build, then time cleave against ONNX Runtime on the PP-OCR models (bench/README.md)
@@ -28,7 +30,7 @@ build: deps
 	cmake --build $(BUILD) -j $(JOBS)
 
 demo: build models
-	$(BUILD)/bin/cleave-ocr-demo --models $(MODELS) examples/data/sample.ppm
+	scripts/demo.sh --bin $(BUILD)/bin --models $(MODELS) -- $(DEMO_ARGS) examples/data/sample.ppm
 
 check: build models
 	cd $(BUILD) && CLEAVE_MODELS=$(abspath $(MODELS)) ctest --output-on-failure -j $(JOBS)
