@@ -18,6 +18,7 @@
 #include "local/executor.h"
 #include "local/program.h"
 #include "partitioner/correction.h"
+#include "partitioner/network.h"
 #include "partitioner/placement.h"
 #include "partitioner/plan_cache.h"
 #include "policies/signals.h"
@@ -114,6 +115,7 @@ typedef struct cl_hplan {
   int *in_slot;    /* per graph input: its slot */
   int *out_slot;   /* per graph output: its slot */
   bool uses_edge;
+  cl_network net; /* the link as last planned with (its radio prices a run's transfers) */
 } cl_hplan;
 
 /* What a session knows of one edge. */
@@ -130,11 +132,8 @@ typedef struct cl_hedge {
   double down_until; /* ms: not planned before (after failures, with backoff) */
   int fails;         /* consecutive failures */
   char why[256];     /* the last failure */
-  /* the link as runs and probes measured it: smoothed, 0 while unknown */
-  double up_mbps, down_mbps;
-  double measured_at;      /* ms of the last sample */
-  struct cl_hprobe *probe; /* in flight */
-  double probe_at;
+  struct cl_hfetch *probe; /* this session's bandwidth probe in flight (the link's estimate is the edge's) */
+  double fetch_at;         /* ms of the last profile request */
   char model_name[129]; /* the model's name on the gateway */
 } cl_hedge;
 
@@ -198,10 +197,11 @@ void cl_hplan_unref(cl_hybrid *h, cl_hplan *p);
  * out of memory. */
 cl_hprog *cl_hybrid_prog(cl_hybrid *h, int device, const int *in, int n_in, const int *out, int n_out);
 /* Feedback from a finished segment: a local one's measured compute time (first runs of a program, which compile,
- * are left out), or an edge request's total time with what the edge reported of its own queue and compute. */
+ * are left out), or an edge request's total time with what the edge reported of the upload, its own queue and
+ * compute (Server-Timing; -1 where unknown). */
 void cl_hybrid_observe_local(cl_hybrid *h, const cl_hseg *sg, int device, double ms);
-void cl_hybrid_observe_edge(cl_hybrid *h, int edge, const cl_hseg *sg, double total_ms, double edge_queue_ms,
-                            double edge_compute_ms);
+void cl_hybrid_observe_edge(cl_hybrid *h, int edge, const cl_hseg *sg, double total_ms, double edge_recv_ms,
+                            double edge_queue_ms, double edge_compute_ms);
 /* A hedge on the device beat an edge request that had been out elapsed_ms: the link is at least that slow. */
 void cl_hybrid_observe_edge_late(cl_hybrid *h, int edge, const cl_hseg *sg, double elapsed_ms);
 /* An edge request failed (a run falls back): the edge is not planned for a while. */

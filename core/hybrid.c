@@ -16,17 +16,10 @@
 #define PLAN_CACHE_SIZE 32
 #define SIGNALS_EVERY_MS 1000 /* the system's files are read at most this often */
 #define EPOCH_MS 2000         /* plans are remade at most this often as the correction moves */
-#define LINK_FRESH_MS 30000   /* a measured link rate older than this gives way to the signals */
-#define LINK_EWMA 0.3         /* weight of a new link sample from a run */
-#define PROBE_EWMA 0.6        /* and from a probe, which carries nothing else and is sent to see changes */
 #define PROBE_EVERY_MS 2000   /* an edge the plan does not use is probed this often */
-#define PROBE_SECONDS 0.1     /* a probe carries about this much of the link's estimated rate */
-#define PROBE_MIN_BYTES (64 << 10)
-#define PROBE_MAX_BYTES (256 << 10)
 #define PROFILE_RETRY_MS 10000 /* a gateway that gave no profile is asked again after this */
 #define BACKOFF_MIN_MS 250.0   /* an edge that failed is not planned for this long, doubling per failure */
 #define BACKOFF_MAX_MS 8000.0
-#define MIN_SAMPLE_BYTES (16 << 10) /* transfers smaller than this say little about the rate */
 #define EXPLORE_FACTOR 1.5          /* an untested edge is tried once when within this factor of the best */
 #define UPLOAD_TIMEOUT_MS 600000    /* a model's upload may take minutes on a slow link, but not for ever */
 
@@ -37,13 +30,6 @@ typedef struct cl_hfetch {
   cl_hybrid *h;
   int edge;
 } cl_hfetch;
-
-typedef struct cl_hprobe {
-  cleave_ctx *ctx;
-  cl_hybrid *h;
-  int edge;
-  size_t bytes;
-} cl_hprobe;
 
 /* ---- programs ---- */
 
@@ -106,6 +92,7 @@ static const cl_profile *edge_profile(const cl_hybrid *h, int e) {
  * Remade each time the plan is chosen again, so that they follow the correction and the link. */
 static void hplan_predict(cl_hybrid *h, cl_hplan *hp, const cl_place_problem *p, const cl_plan *plan) {
   hp->plan.obj = plan->obj;
+  hp->net = p->net;
   for (int k = 0; k < hp->n_seg; k++) {
     const cl_plan_segment *ps = &hp->plan.segments[k];
     cl_hseg *s = &hp->seg[k];
@@ -295,9 +282,10 @@ static void build_problem(cl_hybrid *h, int e, const cl_policy_result *r, cl_pla
   cl_hedge *ed = &h->edge[e];
   cleave_edge_stats st;
   cleave_edge_get_stats(ed->e, &st);
-  bool fresh = ed->measured_at > 0 && cl_now_ms() - ed->measured_at < LINK_FRESH_MS;
-  if (fresh && ed->up_mbps > 0) p->net.up_mbps = ed->up_mbps;
-  if (fresh && ed->down_mbps > 0) p->net.down_mbps = ed->down_mbps;
+  double up, down;
+  cl_edge_link_rates(ed->e, &up, &down); /* as measured lately, else the signals' */
+  if (up > 0) p->net.up_mbps = up;
+  if (down > 0) p->net.down_mbps = down;
   if (st.rtt_min_ms > 0) p->net.rtt_ms = st.rtt_min_ms; /* the path's; a transfer's own queueing is in its time */
   if (st.load_queue >= 0 && st.load_wait_ms >= 0) p->edge_queue_ms = st.load_wait_ms;
 }
@@ -380,7 +368,7 @@ int cl_hybrid_plan(cl_hybrid *h, cl_hplan **out) {
   *out = NULL;
   for (int e = 0; e < h->n_edges; e++) {
     cl_hedge *ed = &h->edge[e];
-    if (!edge_profile(h, e) && !ed->fetching && now - ed->probe_at > PROFILE_RETRY_MS) start_fetch(h, e);
+    if (!edge_profile(h, e) && !ed->fetching && now - ed->fetch_at > PROFILE_RETRY_MS) start_fetch(h, e);
     if (edge_profile(h, e) && !ed->model_ready && !ed->ensure && now - ed->ensure_at > PROFILE_RETRY_MS)
       start_ensure(h, e);
   }
@@ -473,8 +461,7 @@ int cl_hybrid_plan(cl_hybrid *h, cl_hplan **out) {
   }
   /* an edge the plan does not use is probed now and then, so that its recovery is seen */
   for (int e = 0; e < h->n_edges; e++)
-    if ((h->current->edge != e || !h->current->uses_edge) && edge_available(h, e, now) && !h->edge[e].probe &&
-        now - h->edge[e].probe_at > PROBE_EVERY_MS)
+    if ((h->current->edge != e || !h->current->uses_edge) && edge_available(h, e, now) && !h->edge[e].probe)
       start_probe(h, e);
   h->current->refs++;
   *out = h->current;
@@ -527,50 +514,18 @@ void cl_hybrid_observe_local(cl_hybrid *h, const cl_hseg *sg, int device, double
   observe_classes(h, h->prof[sg->local]->name, sg->pred_class_ms, ms);
 }
 
-static void ewma(double *x, double v, double w) { *x = *x > 0 ? (1 - w) * *x + w * v : v; }
-
-/* A transfer of up and down bytes took net_ms beyond the edge's own time: a sample of whichever way dominated.
- * lower_only: net_ms is only a lower bound (the request was given up), so only a slower rate than the estimate
- * counts; weight: of the sample in the smoothing. */
-static void link_sample(cl_hedge *ed, double up, double down, double net_ms, bool lower_only, double weight) {
-  cleave_edge_stats st;
-  cleave_edge_get_stats(ed->e, &st);
-  double t = net_ms - (st.rtt_min_ms > 0 ? st.rtt_min_ms : 0);
-  double *rate, bytes;
-  if (up >= down && up >= MIN_SAMPLE_BYTES) {
-    if (ed->down_mbps > 0) t -= down * 8 / (ed->down_mbps * 1e3);
-    rate = &ed->up_mbps;
-    bytes = up;
-  } else if (down > up && down >= MIN_SAMPLE_BYTES) {
-    if (ed->up_mbps > 0) t -= up * 8 / (ed->up_mbps * 1e3);
-    rate = &ed->down_mbps;
-    bytes = down;
-  } else {
-    return;
-  }
-  if (!(t > 0.5)) return;
-  double sample = bytes * 8 / (t * 1e3);
-  if (lower_only) { /* the rate is at most the sample: taken at once, links drop abruptly */
-    if (*rate > 0 && sample >= *rate) return;
-    *rate = sample;
-  } else {
-    ewma(rate, sample, weight);
-  }
-  ed->measured_at = cl_now_ms();
-}
-
-void cl_hybrid_observe_edge(cl_hybrid *h, int e, const cl_hseg *sg, double total_ms, double edge_queue_ms,
-                            double edge_compute_ms) {
+void cl_hybrid_observe_edge(cl_hybrid *h, int e, const cl_hseg *sg, double total_ms, double edge_recv_ms,
+                            double edge_queue_ms, double edge_compute_ms) {
   cl_hedge *ed = &h->edge[e];
   ed->fails = 0;
   double server = (edge_queue_ms > 0 ? edge_queue_ms : 0) + (edge_compute_ms > 0 ? edge_compute_ms : 0);
-  link_sample(ed, sg->up_bytes, sg->down_bytes, total_ms - server, false, LINK_EWMA);
+  cl_edge_link_sample(ed->e, sg->up_bytes, sg->down_bytes, total_ms - server, edge_recv_ms, CL_LINK_RUN);
   const cl_profile *prof = edge_profile(h, e);
   if (prof && edge_compute_ms > 0) observe_classes(h, prof->name, sg->pred_class_ms, edge_compute_ms);
 }
 
 void cl_hybrid_observe_edge_late(cl_hybrid *h, int e, const cl_hseg *sg, double elapsed_ms) {
-  link_sample(&h->edge[e], sg->up_bytes, sg->down_bytes, elapsed_ms, true, 1);
+  cl_edge_link_sample(h->edge[e].e, sg->up_bytes, sg->down_bytes, elapsed_ms, -1, CL_LINK_AT_MOST);
 }
 
 void cl_hybrid_edge_failed(cl_hybrid *h, int e, const char *why) {
@@ -598,7 +553,7 @@ static void on_profile(void *user, int status, int http_status, const char *body
   cleave_ctx *ctx = h->ctx;
   ed->fetching = false;
   ed->fetch = NULL;
-  ed->probe_at = cl_now_ms();
+  ed->fetch_at = cl_now_ms();
   cl_free(ctx, f);
   if (status || http_status != 200) {
     cl_log(ctx, CLEAVE_LOG_WARN, "edge %s gave no profile (%s); it is not planned until it does", cl_edge_url(ed->e),
@@ -633,7 +588,7 @@ static void start_fetch(cl_hybrid *h, int e) {
   cl_hfetch *f = cl_malloc(h->ctx, sizeof *f);
   if (!f) return;
   *f = (cl_hfetch){h->ctx, h, e};
-  ed->probe_at = cl_now_ms();
+  ed->fetch_at = cl_now_ms();
   if (cl_edge_get(ed->e, "/v2/cleave/profile", 5000, on_profile, f)) {
     cl_free(h->ctx, f);
     return;
@@ -678,36 +633,32 @@ static void start_ensure(cl_hybrid *h, int e) {
   ed->ensure = f;
 }
 
-static void on_probe(void *user, int status, double ms) {
-  cl_hprobe *pr = user;
+/* The edge's probes are shared by its sessions (one at a time, cl_edge_link_probe); the session that sent one
+ * learns of its failure. */
+static void on_probe(void *user, int status, double ms, double recv_ms) {
+  cl_hfetch *pr = user;
   cl_hybrid *h = pr->h;
-  if (!h) {
-    cl_free(pr->ctx, pr);
+  int e = pr->edge;
+  cl_free(pr->ctx, pr);
+  if (!h) return;
+  cl_hedge *ed = &h->edge[e];
+  ed->probe = NULL;
+  if (status) {
+    cl_hybrid_edge_failed(h, e, cleave_ctx_last_error(h->ctx));
     return;
   }
-  cl_hedge *ed = &h->edge[pr->edge];
-  ed->probe = NULL;
-  if (status)
-    cl_hybrid_edge_failed(h, pr->edge, cleave_ctx_last_error(h->ctx));
-  else
-    link_sample(ed, (double)pr->bytes, 0, ms, false, PROBE_EWMA);
-  if (!status)
-    cl_log(h->ctx, CLEAVE_LOG_DEBUG, "probe of %zu bytes to edge %s: %.1f ms; uplink now %.2f Mbit/s", pr->bytes,
-           cl_edge_url(ed->e), ms, ed->up_mbps);
-  cl_free(h->ctx, pr);
+  double up, down;
+  cl_edge_link_rates(ed->e, &up, &down);
+  cl_log(h->ctx, CLEAVE_LOG_DEBUG, "probe of edge %s: %.1f ms (upload %.1f); the link now %.2f Mbit/s up, %.2f down",
+         cl_edge_url(ed->e), ms, recv_ms, up, down);
 }
 
 static void start_probe(cl_hybrid *h, int e) {
   cl_hedge *ed = &h->edge[e];
-  double rate = ed->up_mbps > 0 ? ed->up_mbps : 1;
-  double bytes = rate * 1e6 / 8 * PROBE_SECONDS;
-  if (bytes < PROBE_MIN_BYTES) bytes = PROBE_MIN_BYTES;
-  if (bytes > PROBE_MAX_BYTES) bytes = PROBE_MAX_BYTES;
-  cl_hprobe *pr = cl_malloc(h->ctx, sizeof *pr);
+  cl_hfetch *pr = cl_malloc(h->ctx, sizeof *pr);
   if (!pr) return;
-  *pr = (cl_hprobe){h->ctx, h, e, (size_t)bytes};
-  ed->probe_at = cl_now_ms();
-  if (cl_edge_probe(ed->e, pr->bytes, 10000, on_probe, pr)) {
+  *pr = (cl_hfetch){h->ctx, h, e};
+  if (cl_edge_link_probe(ed->e, PROBE_EVERY_MS, on_probe, pr)) {
     cl_free(h->ctx, pr);
     return;
   }

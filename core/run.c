@@ -12,6 +12,7 @@
 
 #include "core/engine.h"
 #include "core/session.h"
+#include "policies/settings.h"
 #include "remote/edge_impl.h"
 
 #define HEDGE_MIN_MS 20.0 /* never hedge before this */
@@ -365,7 +366,9 @@ static int send_edge(struct cleave_run_req *r, int k) {
   rs->rep.predicted_ms = sg->pred_ms;
   snprintf(rs->where, sizeof rs->where, "%s", cl_edge_url(ed->e));
   r->refs++;
-  if (h->hedging) {
+  /* all-edge means no copy on the device while the edge is working (a failed request still falls back) */
+  cleave_mode mode = h->mode >= 0 ? (cleave_mode)h->mode : h->ctx->policy->mode;
+  if (h->hedging && mode != CLEAVE_MODE_ONLY_EDGE) {
     double wait = 2 * sg->pred_ms;
     if (wait < HEDGE_MIN_MS) wait = HEDGE_MIN_MS;
     if (r->deadline_at > 0) {
@@ -558,19 +561,14 @@ static void on_edge_answer(void *user, int status, cleave_result *res) {
   rs->rep.transfer_ms = total - rs->rep.queue_ms - rs->rep.compute_ms;
   rs->rep.bytes_up = (uint64_t)sg->up_bytes;
   rs->rep.bytes_down = (uint64_t)sg->down_bytes;
-  cl_network net;
-  cl_network_default(&net);
-  cleave_edge_stats st;
-  cleave_edge_get_stats(h->edge[r->plan->edge].e, &st);
-  if (h->edge[r->plan->edge].up_mbps > 0) net.up_mbps = h->edge[r->plan->edge].up_mbps;
-  if (h->edge[r->plan->edge].down_mbps > 0) net.down_mbps = h->edge[r->plan->edge].down_mbps;
-  rs->rep.energy_mj = cl_radio_up_mj(&net, sg->up_bytes) + cl_radio_down_mj(&net, sg->down_bytes);
+  /* the device's radio was busy for the transfer's measured time, on the radio the plan was made for */
+  rs->rep.energy_mj = cl_radio_transfer_mj(&r->plan->net, sg->up_bytes, sg->down_bytes, rs->rep.transfer_ms);
   if (rs->hedge) { /* the device lost the race */
     rs->hedge->dropped = true;
     cl_executor_cancel(r->ctx->engine->dev[rs->hedge->device].x, &rs->hedge->ej.job);
     rs->hedge = NULL;
   }
-  cl_hybrid_observe_edge(h, r->plan->edge, sg, total, res->edge_queue_ms, res->edge_compute_ms);
+  cl_hybrid_observe_edge(h, r->plan->edge, sg, total, res->edge_recv_ms, res->edge_queue_ms, res->edge_compute_ms);
   seg_done(r, k);
 out:
   cleave_result_free(res);

@@ -194,7 +194,8 @@ CLEAVE_API void cleave_session_options_set_offload_inputs(cleave_session_options
 CLEAVE_API int cleave_session_options_set_max_in_flight(cleave_session_options *opt, int n);
 /* Hedging of late edge requests (default on): a segment sent to the edge that is still unanswered when its
  * predicted time has passed twice over (or when waiting longer would miss the deadline) is also run on the device;
- * the first answer wins and the other is canceled. */
+ * the first answer wins and the other is canceled. Sessions in CLEAVE_MODE_ONLY_EDGE never hedge (an edge request
+ * that fails still falls back to the device). */
 CLEAVE_API void cleave_session_options_set_hedging(cleave_session_options *opt, int on);
 
 typedef struct cleave_session cleave_session;

@@ -87,6 +87,17 @@ double cl_radio_down_mj(const cl_network *n, double bytes) {
   return (r->base_mw + r->down_mw_per_mbps * n->down_mbps) * ms / 1e3;
 }
 
+double cl_radio_transfer_mj(const cl_network *n, double up_bytes, double down_bytes, double ms) {
+  if (!(ms > 0) || !(up_bytes + down_bytes > 0)) return 0;
+  const cl_radio_model *r = cl_radio_preset(n->radio);
+  double tu = up_bytes > 0 ? cl_net_up_ms(n, up_bytes) : 0, td = down_bytes > 0 ? cl_net_down_ms(n, down_bytes) : 0;
+  double share = isfinite(tu) && isfinite(td) && tu + td > 0 ? tu / (tu + td) : up_bytes / (up_bytes + down_bytes);
+  double mj = 0, t;
+  if ((t = ms * share) > 0) mj += (r->base_mw + r->up_mw_per_mbps * up_bytes * 8 / (t * 1e3)) * t / 1e3;
+  if ((t = ms * (1 - share)) > 0) mj += (r->base_mw + r->down_mw_per_mbps * down_bytes * 8 / (t * 1e3)) * t / 1e3;
+  return mj;
+}
+
 double cl_radio_fixed_mj(const cl_network *n) {
   if (n->radio_warm) return 0;
   const cl_radio_model *r = cl_radio_preset(n->radio);

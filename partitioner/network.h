@@ -52,6 +52,10 @@ double cl_net_down_ms(const cl_network *n, double bytes);
  * tail. */
 double cl_radio_up_mj(const cl_network *n, double bytes);
 double cl_radio_down_mj(const cl_network *n, double bytes);
+/* Radio energy in mJ of a transfer of up and down bytes measured to take ms (round trip included): the time is
+ * shared between the two ways in proportion to their times at n's rates, and each way's power follows the rate it
+ * achieved. 0 when nothing moved or ms <= 0. */
+double cl_radio_transfer_mj(const cl_network *n, double up_bytes, double down_bytes, double ms);
 /* Fixed cost of using the link once for a request: promotion and tail energy in mJ and promotion delay in ms
  * (both 0 when radio_warm). */
 double cl_radio_fixed_mj(const cl_network *n);

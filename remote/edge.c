@@ -2,6 +2,7 @@
  * engine asks of a cleave gateway beyond them (remote/edge_impl.h). */
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,14 @@
 #include "remote/oip.h"
 
 #define PROBE_MAX_BYTES ((size_t)4 << 20) /* the gateway's limit on a probe's body */
+#define LINK_EWMA 0.3                     /* weight of a new sample from a request */
+#define PROBE_EWMA 0.6                    /* and from a probe, which carries nothing else and is sent to see changes */
+#define PROBE_JUMP 2.0                    /* a probe this far from the estimate either way replaces it: links jump */
+#define PROBE_SECONDS 0.1                 /* a probe carries about this much of the way's estimated rate */
+#define PROBE_MIN_BYTES (64 << 10)
+#define PROBE_SIZE_MAX_BYTES (256 << 10)
+#define PROBE_TIMEOUT_MS 10000
+#define MIN_SAMPLE_BYTES (16 << 10) /* transfers smaller than this say little about the rate */
 
 struct cleave_edge_options {
   char *ca, *cert, *key, *token;
@@ -31,6 +40,11 @@ struct cleave_edge {
   bool closing, client_closed;
   void (*done)(void *);
   void *done_arg;
+  /* the path as measured end to end (cl_edge_link_*), shared by every session on the edge */
+  double up_mbps, down_mbps; /* 0 while unknown */
+  double up_at, down_at;     /* ms of the last sample of each way */
+  bool probing;
+  double probe_at; /* the last probe's start or end */
 };
 
 struct cleave_edge_req {
@@ -190,10 +204,12 @@ void cleave_edge_get_stats(const cleave_edge *e, cleave_edge_stats *out) {
   if (!e) return;
   cl_h2_client_stats s;
   cl_h2_client_get_stats(e->c, &s);
+  double up, down;
+  cl_edge_link_rates(e, &up, &down);
   *out = (cleave_edge_stats){.rtt_ms = s.rtt_ms,
                              .rtt_min_ms = s.rtt_min_ms,
-                             .up_mbps = s.up_mbps,
-                             .down_mbps = s.down_mbps,
+                             .up_mbps = up > 0 ? up : s.up_mbps,
+                             .down_mbps = down > 0 ? down : s.down_mbps,
                              .healthy = s.healthy,
                              .load_queue = s.load_queue,
                              .load_wait_ms = s.load_wait_ms,
@@ -287,6 +303,7 @@ static void on_infer_reply(void *user, int err, const cl_h2_reply *rep) {
   cl_oip_message_release(e->ctx, &m);
   if (res) { /* what the gateway says of its queue and its run (absent on other servers: -1) */
     const char *st = cl_h2_header_find(rep->headers, rep->n_headers, "server-timing");
+    res->edge_recv_ms = cl_h2_server_timing(st, "recv");
     res->edge_queue_ms = cl_h2_server_timing(st, "queue");
     res->edge_compute_ms = cl_h2_server_timing(st, "run");
   }
@@ -528,31 +545,36 @@ static void on_probe_reply(void *user, int err, const cl_h2_reply *rep) {
   cleave_edge *e = k->e;
   double ms = cl_now_ms() - k->t0;
   if (!err && rep->status != 200) err = status_error(e, rep, "the probe");
-  k->probe(k->user, err, err ? 0 : ms);
+  double recv = err ? -1 : cl_h2_server_timing(cl_h2_header_find(rep->headers, rep->n_headers, "server-timing"), "recv");
+  k->probe(k->user, err, err ? 0 : ms, recv);
   cl_free(e->ctx, k->body);
   cl_free(e->ctx, k);
 }
 
-int cl_edge_probe(cleave_edge *e, size_t bytes, int timeout_ms, cl_edge_probe_cb cb, void *user) {
+int cl_edge_probe(cleave_edge *e, size_t up_bytes, size_t down_bytes, int timeout_ms, cl_edge_probe_cb cb,
+                  void *user) {
   if (!e) return CLEAVE_EINVAL;
   if (e->closing) return cl_err(e->ctx, CLEAVE_EINVAL, "the edge is closing");
-  if (!cb || bytes > PROBE_MAX_BYTES)
-    return cl_err(e->ctx, CLEAVE_EINVAL, "edge probe: a callback and at most %zu bytes are needed", PROBE_MAX_BYTES);
+  if (!cb || up_bytes > PROBE_MAX_BYTES || down_bytes > PROBE_MAX_BYTES)
+    return cl_err(e->ctx, CLEAVE_EINVAL, "edge probe: a callback and at most %zu bytes each way are needed",
+                  PROBE_MAX_BYTES);
   edge_call *k = cl_calloc(e->ctx, 1, sizeof *k);
-  if (!k || (bytes && !(k->body = cl_calloc(e->ctx, 1, bytes)))) {
+  if (!k || (up_bytes && !(k->body = cl_calloc(e->ctx, 1, up_bytes)))) {
     cl_free(e->ctx, k);
     return cl_err(e->ctx, CLEAVE_ENOMEM, "out of memory");
   }
   k->e = e;
   k->probe = cb;
   k->user = user;
+  char path[64] = "/v2/cleave/probe";
+  if (down_bytes) snprintf(path, sizeof path, "/v2/cleave/probe?down=%zu", down_bytes);
   cl_h2_header hs[1] = {{"content-type", "application/octet-stream"}};
   struct cl_h2_client_request q = {.method = "POST",
-                                   .path = "/v2/cleave/probe",
+                                   .path = path,
                                    .headers = hs,
                                    .n_headers = 1,
                                    .body = k->body,
-                                   .body_len = bytes,
+                                   .body_len = up_bytes,
                                    .timeout_ms = timeout_ms < 0 ? e->timeout_ms : timeout_ms};
   k->t0 = cl_now_ms();
   int rc = cl_h2_client_request(e->c, &q, on_probe_reply, k, NULL);
@@ -561,6 +583,93 @@ int cl_edge_probe(cleave_edge *e, size_t bytes, int timeout_ms, cl_edge_probe_cb
     cl_free(e->ctx, k);
   }
   return rc;
+}
+
+/* ---- the path as measured end to end ---- */
+
+static void ewma(double *x, double v, double w) { *x = *x > 0 ? (1 - w) * *x + w * v : v; }
+
+/* A sample of one way: bytes in ms. */
+static void take(double *rate, double *at, double bytes, double ms, cl_link_sample_kind kind) {
+  if (!(ms > 0.5) || bytes < MIN_SAMPLE_BYTES) return;
+  double sample = bytes * 8 / (ms * 1e3);
+  if (kind == CL_LINK_AT_MOST) { /* the rate is at most the sample: taken at once, links drop abruptly */
+    if (*rate > 0 && sample >= *rate) return;
+    *rate = sample;
+  } else if (kind == CL_LINK_PROBE && *rate > 0 && (sample > PROBE_JUMP * *rate || sample * PROBE_JUMP < *rate)) {
+    *rate = sample;
+  } else {
+    ewma(rate, sample, kind == CL_LINK_PROBE ? PROBE_EWMA : LINK_EWMA);
+  }
+  *at = cl_now_ms();
+}
+
+static double rtt_min(const cleave_edge *e) {
+  cl_h2_client_stats st;
+  cl_h2_client_get_stats(e->c, &st);
+  return st.rtt_min_ms > 0 ? st.rtt_min_ms : 0;
+}
+
+void cl_edge_link_sample(cleave_edge *e, double up, double down, double net_ms, double up_ms,
+                         cl_link_sample_kind kind) {
+  if (!e || !(net_ms > 0)) return;
+  double t = net_ms - rtt_min(e);
+  if (up_ms >= 0 && kind != CL_LINK_AT_MOST) { /* the edge timed the upload: both ways are seen */
+    take(&e->up_mbps, &e->up_at, up, up_ms, kind);
+    take(&e->down_mbps, &e->down_at, down, t - up_ms, kind);
+  } else if (up >= down) { /* the way that dominated, the other's share taken off at its rate */
+    if (e->down_mbps > 0) t -= down * 8 / (e->down_mbps * 1e3);
+    take(&e->up_mbps, &e->up_at, up, t, kind);
+  } else {
+    if (e->up_mbps > 0) t -= up * 8 / (e->up_mbps * 1e3);
+    take(&e->down_mbps, &e->down_at, down, t, kind);
+  }
+}
+
+void cl_edge_link_rates(const cleave_edge *e, double *up_mbps, double *down_mbps) {
+  double now = cl_now_ms();
+  *up_mbps = e && e->up_at > 0 && now - e->up_at < CL_EDGE_LINK_FRESH_MS ? e->up_mbps : 0;
+  *down_mbps = e && e->down_at > 0 && now - e->down_at < CL_EDGE_LINK_FRESH_MS ? e->down_mbps : 0;
+}
+
+typedef struct link_probe {
+  cleave_edge *e;
+  size_t up, down;
+  cl_edge_probe_cb cb;
+  void *user;
+} link_probe;
+
+static void on_link_probe(void *user, int status, double ms, double recv_ms) {
+  link_probe *lp = user;
+  cleave_edge *e = lp->e;
+  e->probing = false;
+  e->probe_at = cl_now_ms();
+  if (!status) cl_edge_link_sample(e, (double)lp->up, (double)lp->down, ms, recv_ms, CL_LINK_PROBE);
+  if (lp->cb) lp->cb(lp->user, status, ms, recv_ms);
+  cl_free(e->ctx, lp);
+}
+
+static size_t probe_size(double mbps) {
+  double bytes = (mbps > 0 ? mbps : 1) * 1e6 / 8 * PROBE_SECONDS;
+  if (bytes < PROBE_MIN_BYTES) bytes = PROBE_MIN_BYTES;
+  if (bytes > PROBE_SIZE_MAX_BYTES) bytes = PROBE_SIZE_MAX_BYTES;
+  return (size_t)bytes;
+}
+
+int cl_edge_link_probe(cleave_edge *e, double min_gap_ms, cl_edge_probe_cb cb, void *user) {
+  if (!e) return CLEAVE_EINVAL;
+  if (e->probing || (e->probe_at > 0 && cl_now_ms() - e->probe_at < min_gap_ms)) return CLEAVE_EBUSY;
+  link_probe *lp = cl_calloc(e->ctx, 1, sizeof *lp);
+  if (!lp) return cl_err(e->ctx, CLEAVE_ENOMEM, "out of memory");
+  *lp = (link_probe){.e = e, .up = probe_size(e->up_mbps), .down = probe_size(e->down_mbps), .cb = cb, .user = user};
+  int rc = cl_edge_probe(e, lp->up, lp->down, PROBE_TIMEOUT_MS, on_link_probe, lp);
+  if (rc) {
+    cl_free(e->ctx, lp);
+    return rc;
+  }
+  e->probing = true;
+  e->probe_at = cl_now_ms();
+  return 0;
 }
 
 /* ---- making sure the gateway has a model ---- */

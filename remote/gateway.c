@@ -282,6 +282,7 @@ static void infer(cl_gateway *gw, const cl_h2_request *req, cl_h2_response *res,
   }
   job->gw = gw;
   job->t_start = cl_now_ms();
+  job->recv_ms = job->t_start > req->t_begin ? job->t_start - req->t_begin : 0;
   long long hlen = -1;
   const char *h = cl_h2_request_header(req, CL_OIP_HEADER_LEN);
   if (h) {
@@ -338,12 +339,16 @@ fail:
   cl_free(ctx, job);
 }
 
-/* W3C Server-Timing: the wait for an executor and the run that answered (the whole batch's, encoding included),
- * which the client reads into its result (edge_queue_ms, edge_compute_ms). A job that never ran waited until now. */
-static void server_timing(cl_h2_response *res, const cl_job *job) {
+/* W3C Server-Timing: the request's arrival (recv: from its headers to its body's end, the upload's time as seen
+ * here), the wait for an executor and the run that answered (the whole batch's, encoding included), which the
+ * client reads into its result (edge_recv_ms, edge_queue_ms, edge_compute_ms). A job that never ran waited until
+ * now. */
+static void server_timing(cl_h2_response *res, const gw_job *j) {
+  const cl_job *job = &j->job;
   double ran = job->t_start > 0 ? job->t_end - job->t_start : 0;
   double queued = (job->t_start > 0 ? job->t_start : cl_now_ms()) - job->t_queued;
-  cl_h2_add_header(res, "server-timing", "queue;dur=%.3f, run;dur=%.3f", queued > 0 ? queued : 0, ran > 0 ? ran : 0);
+  cl_h2_add_header(res, "server-timing", "recv;dur=%.3f, queue;dur=%.3f, run;dur=%.3f", j->recv_ms,
+                   queued > 0 ? queued : 0, ran > 0 ? ran : 0);
 }
 
 void gw_job_done(cl_job *job) {
@@ -360,7 +365,7 @@ void gw_job_done(cl_job *job) {
   }
   cl_h2_response *res = cl_h2_pending_response(j->pending);
   const cl_h2_request *req = cl_h2_pending_request(j->pending);
-  server_timing(res, &j->job);
+  server_timing(res, j);
   if (j->status == 200) {
     res->status = 200;
     res->body = (char *)j->body;
@@ -481,10 +486,33 @@ static void profile(cl_gateway *gw, cl_h2_response *res) {
                       running, "wait_ms", wait, "executors", gw->cfg.max_concurrency));
 }
 
-/* The body was counted and discarded by the server (body_limit); recv is the time from its headers to its end. */
+/* The body was counted and discarded by the server (body_limit); recv is the time from its headers to its end.
+ * With ?down=N (0 to 4 MiB) the answer is N bytes of filler instead of the count, for a downlink probe. */
 static void probe(cl_gateway *gw, const cl_h2_request *req, cl_h2_response *res) {
-  send_json(gw->ctx, res, 200, json_pack("{s:I}", "bytes", (json_int_t)req->body_len));
+  const char *q = strchr(req->path, '?');
   double recv = cl_now_ms() - req->t_begin;
+  if (!q) {
+    send_json(gw->ctx, res, 200, json_pack("{s:I}", "bytes", (json_int_t)req->body_len));
+  } else {
+    const char *v = strncmp(q, "?down=", 6) == 0 ? q + 6 : NULL;
+    size_t n = 0, digits = 0;
+    for (; v && v[digits] >= '0' && v[digits] <= '9' && digits < 8; digits++)
+      n = n * 10 + (size_t)(v[digits] - '0');
+    if (!v || !digits || v[digits] || n > CL_GATEWAY_PROBE_MAX) {
+      cl_h2_error(gw->ctx, res, 400, "the probe's query is ?down=N with N from 0 to 4194304 (bytes to answer)");
+      return;
+    }
+    char *body = cl_calloc(gw->ctx, 1, n ? n : 1);
+    if (!body) {
+      cl_h2_error(gw->ctx, res, 500, "out of memory");
+      return;
+    }
+    cl_free(gw->ctx, res->body);
+    res->body = body;
+    res->body_len = n;
+    res->status = 200;
+    res->content_type = "application/octet-stream";
+  }
   cl_h2_add_header(res, "server-timing", "recv;dur=%.3f", recv > 0 ? recv : 0);
 }
 
@@ -605,7 +633,7 @@ static void route(cl_gateway *gw, const cl_h2_request *req, cl_h2_response *res)
   }
   if (is(path, PROBE_PATH)) {
     if (!post)
-      cl_h2_error(ctx, res, 405, "use POST with up to 4 MiB of filler as the body");
+      cl_h2_error(ctx, res, 405, "use POST with up to 4 MiB of filler as the body (and ?down=N for N bytes back)");
     else
       probe(gw, req, res);
     return;

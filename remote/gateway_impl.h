@@ -36,6 +36,7 @@ typedef struct gw_job {
   const cleave_tensor *in[CL_OIP_MAX_TENSORS]; /* msg's tensors in the order of the cut's inputs */
   bool out_binary[CL_OIP_MAX_TENSORS];         /* per output of the cut */
   double t_start, t_run_ms;
+  double recv_ms; /* from the request's headers to its body's end */
   int batch;       /* requests in the run that answered this one */
   bool batch_lead; /* the first of them */
   /* filled by the executor */

@@ -9,7 +9,7 @@ cleave_result *cl_result_new(cleave_ctx *ctx, const void *owner, int n_data, int
   if (!r) return NULL;
   r->ctx = ctx;
   r->owner = owner;
-  r->edge_queue_ms = r->edge_compute_ms = -1;
+  r->edge_recv_ms = r->edge_queue_ms = r->edge_compute_ms = -1;
   r->data = cl_calloc(ctx, (size_t)n_data + 1, sizeof *r->data);
   r->cap = cl_calloc(ctx, (size_t)n_data + 1, sizeof *r->cap);
   r->outputs = cl_calloc(ctx, (size_t)n_data + 1, sizeof *r->outputs);

@@ -19,7 +19,9 @@ struct cleave_result {
   size_t *cap;     /* bytes held by data[i] */
   int n_data;
   double ms;
-  double edge_queue_ms, edge_compute_ms; /* what an edge reported of its answer (Server-Timing); -1: unknown */
+  /* what an edge reported of its answer (Server-Timing): the request's arrival there (its upload), its queue and
+   * its run; -1: unknown */
+  double edge_recv_ms, edge_queue_ms, edge_compute_ms;
   cleave_node_profile *profile;
   int n_profile, cap_profile;
   char **names; /* owned output names (NULL: the names belong to the model) */

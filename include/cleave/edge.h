@@ -58,7 +58,9 @@ CLEAVE_API void cleave_edge_close(cleave_edge *e, void (*done)(void *arg), void 
 /* What the edge's connections have measured, for the cost model. Estimates are 0 while unknown. */
 typedef struct cleave_edge_stats {
   double rtt_ms;             /* h2 PING round trips, smoothed */
-  double up_mbps, down_mbps; /* from the timing of large request and response bodies, smoothed */
+  double up_mbps, down_mbps; /* the path's estimate as hybrid sessions measured it end to end (their requests and
+                                bandwidth probes) over the last 30 s; else from the timing of large request and
+                                response bodies; smoothed */
   int healthy;               /* the last connection attempt or health probe succeeded */
   int load_queue;            /* the last load hint: requests queued at the edge (-1 if none seen) */
   double load_wait_ms;       /* and the wait it expects for a new request */

@@ -14,6 +14,7 @@
 
 #include "cleave.h"
 #include "core/ir/tensor.h"
+#include "remote/edge_impl.h"
 #include "h2_client_testkit.h"
 #include "proc_kit.h"
 
@@ -183,6 +184,13 @@ static void test_uplink_drops_and_recovers(void **state) {
   assert_int_equal(pk_control(f->st.ctl_port, "preset wifi", reply, sizeof reply, 5000), 0);
   int n3 = runs_until(f, true, 3, 60, "wifi again");
   assert_true(n3 > 0);
+  /* the edge's estimate of both ways, from the runs and the probes (the downlink's own probes included), is near
+   * the emulated Wi-Fi's 18.88 Mbit/s up and 50 down */
+  double up, down;
+  cl_edge_link_rates(f->edge, &up, &down);
+  print_message("the link as measured: %.2f Mbit/s up, %.2f down\n", up, down);
+  assert_true(up > 18.88 / 2 && up < 18.88 * 2);
+  assert_true(down > 50 / 3.0 && down < 50 * 2);
   print_message("Wi-Fi: on the edge from run %d (the gateway had the model and the link was measured); 3G: on the "
                 "device from run %d; Wi-Fi again: on the edge from run %d\n",
                 n1 - 2, n2 - 2, n3 - 2);

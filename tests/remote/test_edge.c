@@ -53,7 +53,7 @@ typedef struct outcome {
   cleave_ctx *ctx;
   int http;   /* cl_edge_get */
   char *body; /* cl_edge_get, a copy */
-  double ms;  /* cl_edge_probe */
+  double ms, recv_ms; /* cl_edge_probe */
 } outcome;
 
 typedef struct fixture {
@@ -267,11 +267,12 @@ static void on_get(void *user, int status, int http, const char *body, size_t le
   }
 }
 
-static void on_probe(void *user, int status, double ms) {
+static void on_probe(void *user, int status, double ms, double recv_ms) {
   outcome *o = user;
   o->done++;
   o->status = status;
   o->ms = ms;
+  o->recv_ms = recv_ms;
   if (status) snprintf(o->error, sizeof o->error, "%s", cleave_ctx_last_error(o->ctx));
 }
 
@@ -486,32 +487,120 @@ static void test_probe(void **state) {
   cleave_edge_stats st0, st1;
   cleave_edge_get_stats(e, &st0);
   outcome *o = new_outcome(f, f->ctx);
-  assert_int_equal(cl_edge_probe(e, 256 << 10, -1, on_probe, o), 0);
+  assert_int_equal(cl_edge_probe(e, 256 << 10, 0, -1, on_probe, o), 0);
   assert_int_equal(o->done, 0);
   run_until(&f->loop, &o->done, 1, 10000, "the 256 KiB probe");
   if (o->status) fail_msg("probe: %s", o->error);
   assert_true(o->ms > 0 && o->ms < 10000);
+  assert_true(o->recv_ms >= 0 && o->recv_ms <= o->ms); /* the gateway's Server-Timing recv */
   double after = received_bytes(f, e);
   assert_float_equal(after - before, 262144.0, 0.5);
   cleave_edge_get_stats(e, &st1);
   assert_true(st1.bytes_up - st0.bytes_up >= 256 << 10);
   print_message("probe of 256 KiB: %.3f ms\n", o->ms);
 
+  /* the downlink: the gateway answers the bytes asked for */
   o = new_outcome(f, f->ctx);
-  assert_int_equal(cl_edge_probe(e, 0, -1, on_probe, o), 0);
+  assert_int_equal(cl_edge_probe(e, 0, 256 << 10, -1, on_probe, o), 0);
+  run_until(&f->loop, &o->done, 1, 10000, "the 256 KiB downlink probe");
+  if (o->status) fail_msg("downlink probe: %s", o->error);
+  cleave_edge_stats st2;
+  cleave_edge_get_stats(e, &st2);
+  assert_true(st2.bytes_down - st1.bytes_down >= 256 << 10);
+
+  o = new_outcome(f, f->ctx);
+  assert_int_equal(cl_edge_probe(e, 0, 0, -1, on_probe, o), 0);
   run_until(&f->loop, &o->done, 1, 10000, "the empty probe");
   assert_int_equal(o->status, 0);
-  assert_int_equal(cl_edge_probe(e, ((size_t)4 << 20) + 1, -1, on_probe, o), CLEAVE_EINVAL);
-  assert_int_equal(cl_edge_probe(e, 1, -1, NULL, o), CLEAVE_EINVAL);
+  assert_int_equal(cl_edge_probe(e, ((size_t)4 << 20) + 1, 0, -1, on_probe, o), CLEAVE_EINVAL);
+  assert_int_equal(cl_edge_probe(e, 0, ((size_t)4 << 20) + 1, -1, on_probe, o), CLEAVE_EINVAL);
+  assert_int_equal(cl_edge_probe(e, 1, 0, -1, NULL, o), CLEAVE_EINVAL);
   close_edge(f, e);
 
   /* a probe the gateway refuses is an error with its message */
   e = edge(f, f->pki->ca, "not-the-token");
   o = new_outcome(f, f->ctx);
-  assert_int_equal(cl_edge_probe(e, 1024, -1, on_probe, o), 0);
+  assert_int_equal(cl_edge_probe(e, 1024, 0, -1, on_probe, o), 0);
   run_until(&f->loop, &o->done, 1, 10000, "the refused probe");
   assert_int_equal(o->status, CLEAVE_EAUTH);
   assert_non_null(strstr(o->error, "bearer token"));
+  close_edge(f, e);
+}
+
+/* The link estimate is the edge's: a probe measures both ways (64 KiB each while unknown), one at a time and not
+ * within the gap asked; samples follow the documented weights (a probe far from the estimate replaces it, a
+ * request given up lowers it at once, one that is no slower leaves it); stats report it. Loopback is fast: the
+ * downlink's share of a probe may be under the 0.5 ms a sample needs. */
+static void test_link_estimate(void **state) {
+  fixture *f = *state;
+  cleave_edge *e = edge(f, f->pki->ca, TOKEN);
+  double up, down;
+  cl_edge_link_rates(e, &up, &down);
+  assert_true(up == 0 && down == 0);
+  cleave_edge_stats st, st0;
+  cleave_edge_get_stats(e, &st0);
+  outcome *o = new_outcome(f, f->ctx);
+  assert_int_equal(cl_edge_link_probe(e, 0, on_probe, o), 0);
+  assert_int_equal(cl_edge_link_probe(e, 0, on_probe, o), CLEAVE_EBUSY); /* one at a time */
+  run_until(&f->loop, &o->done, 1, 10000, "the first link probe");
+  if (o->status) fail_msg("link probe: %s", o->error);
+  cleave_edge_get_stats(e, &st);
+  assert_true(st.bytes_up - st0.bytes_up >= 64 << 10);
+  assert_true(st.bytes_down - st0.bytes_down >= 64 << 10);
+  assert_true(o->recv_ms >= 0 && o->recv_ms <= o->ms);
+  cl_edge_link_rates(e, &up, &down);
+  print_message("probe: %.3f ms, upload %.3f, round trip %.3f: %.1f Mbit/s up, %.1f down\n", o->ms, o->recv_ms,
+                st.rtt_min_ms, up, down);
+  if (o->recv_ms > 0.5) assert_float_equal(up, (64 << 10) * 8 / (o->recv_ms * 1e3), 1e-6);
+  if (o->ms - o->recv_ms - st.rtt_min_ms > 0.5) assert_true(down > 0);
+  assert_int_equal(cl_edge_link_probe(e, 60000, on_probe, o), CLEAVE_EBUSY); /* within the gap */
+  /* without a callback, the estimate still takes it */
+  cleave_edge_get_stats(e, &st0);
+  assert_int_equal(cl_edge_link_probe(e, 0, NULL, NULL), 0);
+  assert_int_equal(cl_edge_link_probe(e, 0, on_probe, o), CLEAVE_EBUSY);
+  double t_end = cl_now_ms() + 10000;
+  while (st.bytes_down - st0.bytes_down < 64 << 10) {
+    if (cl_now_ms() > t_end) fail_msg("the probe without a callback did not end within 10 s");
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    cleave_edge_get_stats(e, &st);
+  }
+  cl_edge_link_rates(e, &up, &down);
+  cleave_edge_get_stats(e, &st);
+  if (up > 0) assert_float_equal(st.up_mbps, up, 1e-9); /* the end-to-end estimate, where it has one */
+  if (down > 0) assert_float_equal(st.down_mbps, down, 1e-9);
+
+  /* samples: 1 MB up in 1000 ms beyond the round trip is 8 Mbit/s */
+  double rtt = st.rtt_min_ms;
+  cl_edge_link_sample(e, 1e6, 0, 1000 + rtt, -1, CL_LINK_PROBE); /* far from a loopback's rate: replaces it */
+  cl_edge_link_rates(e, &up, &down);
+  assert_float_equal(up, 8.0, 0.01);
+  cl_edge_link_sample(e, 1e6, 0, 500 + rtt, -1, CL_LINK_RUN); /* 16 Mbit/s at weight 0.3 */
+  cl_edge_link_rates(e, &up, &down);
+  assert_float_equal(up, 0.7 * 8 + 0.3 * 16, 0.01);
+  cl_edge_link_sample(e, 1e6, 0, 100 + rtt, -1, CL_LINK_AT_MOST); /* faster than the estimate: says nothing */
+  cl_edge_link_rates(e, &up, &down);
+  assert_float_equal(up, 10.4, 0.01);
+  cl_edge_link_sample(e, 1e6, 0, 4000 + rtt, -1, CL_LINK_AT_MOST); /* given up after 4 s: 2 Mbit/s at most, at once */
+  cl_edge_link_rates(e, &up, &down);
+  assert_float_equal(up, 2.0, 0.01);
+  cl_edge_link_sample(e, 1000, 0, 10, -1, CL_LINK_RUN); /* under 16 KiB: not a sample */
+  cl_edge_link_rates(e, &up, &down);
+  assert_float_equal(up, 2.0, 0.01);
+  cl_edge_link_sample(e, 0, 1e6, 250 + rtt, -1, CL_LINK_RUN); /* a download: the downlink's */
+  cl_edge_link_rates(e, &up, &down);
+  assert_float_equal(up, 2.0, 0.01);
+  assert_true(down > 0);
+  /* with the upload timed by the edge, both ways: 1 MB up in 400 ms (20 Mbit/s, over twice 8: replaces it) and
+   * 2 MB down in the 250 ms left (64 Mbit/s) */
+  cl_edge_link_sample(e, 1e6, 0, 1000 + rtt, -1, CL_LINK_PROBE);
+  cl_edge_link_sample(e, 0, 2e6, 2000 + rtt, -1, CL_LINK_PROBE);
+  cl_edge_link_rates(e, &up, &down);
+  assert_float_equal(up, 8.0, 0.01);
+  assert_float_equal(down, 8.0, 0.01);
+  cl_edge_link_sample(e, 1e6, 2e6, 650 + rtt, 400, CL_LINK_PROBE);
+  cl_edge_link_rates(e, &up, &down);
+  assert_float_equal(up, 20.0, 0.01);
+  assert_float_equal(down, 64.0, 0.01);
   close_edge(f, e);
 }
 
@@ -528,7 +617,8 @@ static void test_server_timing(void **state) {
                 r->ms);
   assert_true(r->edge_queue_ms >= 0);
   assert_true(r->edge_compute_ms > 0);
-  assert_true(r->edge_queue_ms + r->edge_compute_ms <= r->ms);
+  assert_true(r->edge_recv_ms >= 0);
+  assert_true(r->edge_recv_ms + r->edge_queue_ms + r->edge_compute_ms <= r->ms);
   close_edge(f, e);
 }
 
@@ -573,6 +663,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_errors, test_teardown),
       cmocka_unit_test_teardown(test_get_profile, test_teardown),
       cmocka_unit_test_teardown(test_probe, test_teardown),
+      cmocka_unit_test_teardown(test_link_estimate, test_teardown),
       cmocka_unit_test_teardown(test_server_timing, test_teardown),
       cmocka_unit_test_teardown(test_edge_without_loop, test_teardown),
   };

@@ -142,6 +142,18 @@ req "probe of 4 MiB" 200 /v2/cleave/probe "${auth[@]}" --data-binary "@$tmp/prob
 head -c 4194305 /dev/zero >"$tmp/probe4m1"
 bad "probe over 4 MiB (Content-Length)" 413 'limit' /v2/cleave/probe "${auth[@]}" --data-binary "@$tmp/probe4m1"
 bad "probe over 4 MiB (streamed)" 413 'limit' /v2/cleave/probe "${auth[@]}" -X POST -T - <"$tmp/probe4m1"
+# the downlink probe: ?down=N answers N bytes of filler; N beyond 4 MiB or not a number is the client's mistake
+if req "downlink probe of 100000 bytes" 200 "/v2/cleave/probe?down=100000" "${auth[@]}" -X POST; then
+  n=$(stat -c %s "$tmp/body")
+  if [ "$n" = 100000 ] && [ "$(header content-type)" = application/octet-stream ]; then
+    pass "downlink probe answered 100000 bytes of application/octet-stream"
+  else
+    fail "downlink probe" "$n bytes, content-type '$(header content-type)'"
+  fi
+fi
+bad "downlink probe over 4 MiB" 400 'down=N' "/v2/cleave/probe?down=4194305" "${auth[@]}" -X POST
+bad "downlink probe not a number" 400 'down=N' "/v2/cleave/probe?down=12k" "${auth[@]}" -X POST
+bad "probe with another query" 400 'down=N' "/v2/cleave/probe?up=1" "${auth[@]}" -X POST
 bad "probe without a token" 401 'bearer token' /v2/cleave/probe --data-binary "@$tmp/probe256k"
 bad "probe by GET" 405 'POST' /v2/cleave/probe "${auth[@]}"
 
@@ -157,7 +169,8 @@ if req "curl JSON infer" 200 "$infer_path" "${auth[@]}" -H 'content-type: applic
   hint=$(header cleave-load)
   if [[ $hint =~ ^queue=[0-9]+\;\ running=[0-9]+\;\ wait-ms=[0-9.]+$ ]]; then pass "load hint '$hint'"; else fail "load hint header" "'$hint'"; fi
   st=$(header server-timing)
-  if [[ $st =~ ^queue\;dur=[0-9]+\.[0-9]{3},\ run\;dur=([0-9]+\.[0-9]{3})$ ]] && [ "${BASH_REMATCH[1]}" != 0.000 ]; then
+  if [[ $st =~ ^recv\;dur=[0-9]+\.[0-9]{3},\ queue\;dur=[0-9]+\.[0-9]{3},\ run\;dur=([0-9]+\.[0-9]{3})$ ]] &&
+    [ "${BASH_REMATCH[1]}" != 0.000 ]; then
     pass "server-timing '$st'"
   else
     fail "server-timing header on the infer answer" "'$st'"
@@ -369,7 +382,7 @@ n503=$(grep -ac ':status: 503' "$tmp/q.out" || true)
 n200=$(grep -ac ':status: 200' "$tmp/q.out" || true)
 nretry=$(grep -acE 'retry-after: [0-9]+' "$tmp/q.out" || true)
 nerr=$(grep -ac '"error":"the gateway' "$tmp/q.out" || true)
-ntiming=$(grep -acE 'server-timing: queue;dur=[0-9.]+, run;dur=[0-9.]+' "$tmp/q.out" || true)
+ntiming=$(grep -acE 'server-timing: recv;dur=[0-9.]+, queue;dur=[0-9.]+, run;dur=[0-9.]+' "$tmp/q.out" || true)
 if [ "$n503" -ge 1 ] && [ "$n200" -ge 1 ] && [ $((n503 + n200)) -eq 24 ] && [ "$nretry" -eq "$n503" ] &&
   [ "$nerr" -eq "$n503" ] && [ "$ntiming" -eq "$n200" ]; then
   pass "full queue: $n200 x 200 (each with Server-Timing), $n503 x 503 each with Retry-After and a JSON error"
